@@ -1,0 +1,3 @@
+from govpulse.cli import main
+
+main()

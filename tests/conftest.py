@@ -1,0 +1,57 @@
+"""Session fixtures: the real broker, registry and ClickHouse engine on free loopback ports.
+
+Started once per test session (a Tansu broker is ready in well under a second, the registry in
+about one); tests isolate themselves by topic, subject and table names, not by new servers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from embedded.broker import EmbeddedBroker
+from embedded.process import free_port
+from embedded.registry.service import EmbeddedRegistry
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory for the test session's embedded stack (logs, registry state)."""
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def broker(stack_dir: Path) -> Iterator[EmbeddedBroker]:
+    """A Tansu broker on a free loopback port; `.bootstrap` is its host:port."""
+    instance = EmbeddedBroker("127.0.0.1", free_port(), stack_dir / "logs").start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(stack_dir: Path) -> Iterator[EmbeddedRegistry]:
+    """The embedded schema registry on a free loopback port; `.url` is its base URL."""
+    instance = EmbeddedRegistry(
+        "127.0.0.1", free_port(), stack_dir / "registry", stack_dir / "logs"
+    ).start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory):
+    """A clickhouse-connect client on a temporary chdb directory (one per process, by design)."""
+    from govpulse.clickhouse import make_client
+
+    client = make_client(f"chdb://{tmp_path_factory.mktemp('clickhouse')}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    """Names that do not collide across tests sharing the session's servers."""
+    return lambda prefix: f"{prefix}_{uuid.uuid4().hex[:10]}"

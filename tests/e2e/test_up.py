@@ -1,0 +1,122 @@
+"""`govpulse up` starts the stack, prints where to look, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from embedded.broker import kafka_answers
+from embedded.process import free_port
+from embedded.registry.service import registry_answers
+
+pytestmark = pytest.mark.e2e
+
+GOVPULSE = [sys.executable, "-m", "govpulse"]
+
+
+class UpProcess:
+    """`govpulse up` as a child, its output collected line by line."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.broker = f"127.0.0.1:{free_port()}"
+        self.registry = f"http://127.0.0.1:{free_port()}"
+        env = dict(
+            os.environ,
+            GOVPULSE_DATA_DIR=str(tmp_path / "data"),
+            GOVPULSE_BOOTSTRAP_SERVERS=self.broker,
+            GOVPULSE_REGISTRY_URL=self.registry,
+        )
+        self.proc = subprocess.Popen(
+            [*GOVPULSE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not printed; output:\n" + "\n".join(self.lines))
+
+    def child_pids(self) -> list[int]:
+        return [int(pid) for line in self.lines for pid in re.findall(r"\(pid (\d+)\)", line)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+def test_up_serves_broker_and_registry_and_sigterm_stops_every_child(tmp_path):
+    up = UpProcess(tmp_path)
+    try:
+        up.wait_for("govpulse is up")
+        assert kafka_answers(up.broker)
+        assert registry_answers(up.registry)
+        assert any(up.broker in line for line in up.lines)
+        assert any(up.registry in line for line in up.lines)
+        children = up.child_pids()
+        assert len(children) >= 2
+    finally:
+        up.proc.send_signal(signal.SIGTERM)
+        code = up.proc.wait(30)
+    assert code == 0, "\n".join(up.lines)
+    assert _wait_gone(children) == []
+    assert not kafka_answers(up.broker, timeout=0.5)
+
+
+def test_children_die_with_up_even_when_it_is_killed_hard(tmp_path):
+    up = UpProcess(tmp_path)
+    try:
+        up.wait_for("govpulse is up")
+        children = up.child_pids()
+    finally:
+        up.proc.kill()
+        up.proc.wait(10)
+    assert _wait_gone(children) == []
+
+
+def test_up_on_a_taken_port_exits_non_zero_naming_the_port(tmp_path, broker):
+    env = dict(
+        os.environ,
+        GOVPULSE_DATA_DIR=str(tmp_path),
+        GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
+        GOVPULSE_REGISTRY_URL=f"http://127.0.0.1:{free_port()}",
+    )
+    result = subprocess.run([*GOVPULSE, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"{broker.bootstrap} is already in use" in result.stdout + result.stderr
+
+
+def test_bad_setting_stops_up_at_start_naming_the_variable(tmp_path):
+    env = dict(os.environ, GOVPULSE_BOOTSTRAP_SERVERS="no-port-here")
+    result = subprocess.run([*GOVPULSE, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "GOVPULSE_BOOTSTRAP_SERVERS" in result.stderr
