@@ -61,6 +61,21 @@ class Settings(BaseSettings):
         description="Consumer-group session timeout. 6 s makes the first assignment on the "
         "embedded broker take ~3 s instead of ~23 s with librdkafka's 45 s default.",
     )
+    producer_max_buffered: int = Field(
+        default=200_000,
+        ge=1,
+        description="Records the producer holds locally while the broker is slow or away.",
+    )
+    producer_buffer_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long send() waits for room in a full buffer before it raises.",
+    )
+    producer_delivery_timeout_ms: int = Field(
+        default=120_000,
+        ge=1000,
+        description="A record not acknowledged by the broker within this time is reported failed.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("bootstrap_servers")
