@@ -31,9 +31,12 @@ class EmbeddedRegistry:
     def _new_process(self) -> ManagedProcess:
         argv = python_module_argv(
             "embedded.registry",
-            "--host", self.host,
-            "--port", str(self.port),
-            "--data-dir", str(self.data_dir),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
         )
         return ManagedProcess("schema registry", argv, self.log_dir / "registry.log")
 
