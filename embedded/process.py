@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import signal
 import socket
 import subprocess
@@ -124,4 +123,3 @@ class ManagedProcess:
 def python_module_argv(module: str, *args: str) -> list[str]:
     """argv that runs `python -m module args` with this interpreter (works in any venv)."""
     return [sys.executable, "-m", module, *args]
-
