@@ -1,0 +1,128 @@
+"""The Avro contracts: load raw and clean schemas, name topics and subjects, find PII fields.
+
+Each `.avsc` in `schemas/avro/` holds one event type's own fields; the shared envelope
+(`envelope.avsc`) is spliced in front here, so the envelope is written once and every schema
+sent to a registry is still one self-contained document. Clean schemas are derived from the
+latest raw schema: each field tagged `"pii"` becomes `<field>_pseudonym`, and the enrichment
+and lineage fields of `clean_extras.avsc` are appended — so tagging a new personal field is
+all it takes to keep it out of clean topics.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+EVENT_TYPES = (
+    "service_request",
+    "complaint",
+    "net_pracharat_usage",
+    "digital_center_activity",
+    "dataset_update",
+)
+NAMESPACE = "th.go.govpulse"
+CLEAN_NAMESPACE = "th.go.govpulse.clean"
+PSEUDONYM_SUFFIX = "_pseudonym"
+_VERSION_FILE = re.compile(r"^(?P<type>[a-z_]+)\.v(?P<version>[0-9]+)\.avsc$")
+
+
+def raw_topic(event_type: str) -> str:
+    return f"raw.{event_type}"
+
+
+def clean_topic(event_type: str) -> str:
+    return f"clean.{event_type}"
+
+
+def dlq_topic(event_type: str) -> str:
+    return f"dlq.{event_type}"
+
+
+def subject(topic: str) -> str:
+    """Confluent's TopicNameStrategy for values."""
+    return f"{topic}-value"
+
+
+def _check_type(event_type: str) -> None:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}; expected one of {EVENT_TYPES}")
+
+
+@cache
+def _read(name: str) -> dict[str, Any]:
+    return json.loads(files("schemas.avro").joinpath(name).read_text(encoding="utf-8"))
+
+
+def schema_files() -> list[str]:
+    return sorted(p.name for p in files("schemas.avro").iterdir() if p.name.endswith(".avsc"))
+
+
+def versions(event_type: str) -> list[int]:
+    """Raw schema versions on disk for `event_type`, ascending."""
+    _check_type(event_type)
+    found = [
+        int(match["version"])
+        for name in schema_files()
+        if (match := _VERSION_FILE.match(name)) and match["type"] == event_type
+    ]
+    return sorted(found)
+
+
+def envelope_fields() -> list[dict[str, Any]]:
+    return copy.deepcopy(_read("envelope.avsc")["fields"])
+
+
+def raw_schema(event_type: str, version: int | None = None) -> dict[str, Any]:
+    """The full raw schema (envelope + own fields) of `event_type`; latest when no version."""
+    available = versions(event_type)
+    version = version or available[-1]
+    if version not in available:
+        raise ValueError(f"{event_type} has no schema version {version}; found {available}")
+    own = copy.deepcopy(_read(f"{event_type}.v{version}.avsc"))
+    own["fields"] = envelope_fields() + own["fields"]
+    return own
+
+
+def _pseudonym_field(field: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": field["name"] + PSEUDONYM_SUFFIX,
+        "type": ["null", "string"],
+        "default": None,
+        "doc": f"Keyed HMAC-SHA256 pseudonym (base64url) of the raw field '{field['name']}' "
+        f"({field['pii']}); stable per person and key, not reversible without the key.",
+    }
+
+
+def clean_schema(event_type: str) -> dict[str, Any]:
+    """The clean schema: latest raw schema with PII fields pseudonymised, plus enrichment."""
+    raw = raw_schema(event_type)
+    fields = [_pseudonym_field(f) if "pii" in f else f for f in raw["fields"]]
+    return {
+        "type": "record",
+        "name": raw["name"],
+        "namespace": CLEAN_NAMESPACE,
+        "doc": f"Cleaned, de-duplicated, enriched and pseudonymised {event_type} event.",
+        "fields": fields + copy.deepcopy(_read("clean_extras.avsc")["fields"]),
+    }
+
+
+def pii_fields(schema: dict[str, Any]) -> dict[str, str]:
+    """Field name → PII kind for every top-level field tagged with a `"pii"` attribute."""
+    return {f["name"]: f["pii"] for f in schema["fields"] if "pii" in f}
+
+
+def to_json(schema: dict[str, Any]) -> str:
+    """Schema text as registered: compact, Thai kept readable."""
+    return json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+
+
+def raw_schema_json(event_type: str, version: int | None = None) -> str:
+    return to_json(raw_schema(event_type, version))
+
+
+def clean_schema_json(event_type: str) -> str:
+    return to_json(clean_schema(event_type))
