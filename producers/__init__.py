@@ -1,0 +1,10 @@
+"""The agency side: the `AgencyProducer` SDK and the traffic simulator."""
+
+from producers.agency_producer import (
+    AgencyProducer,
+    AsyncAgencyProducer,
+    DeliveryStats,
+    ProducerBufferFull,
+)
+
+__all__ = ["AgencyProducer", "AsyncAgencyProducer", "DeliveryStats", "ProducerBufferFull"]

@@ -6,6 +6,7 @@ about one); tests isolate themselves by topic, subject and table names, not by n
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,3 +56,30 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory):
 def unique_name() -> Callable[[str], str]:
     """Names that do not collide across tests sharing the session's servers."""
     return lambda prefix: f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def read_topic() -> Callable[..., list]:
+    """Read every message of a topic up to its true end offsets (no consumer group)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from govpulse.offsets import end_offsets
+
+    def read(bootstrap: str, topic: str, timeout: float = 20.0) -> list:
+        ends = {p: end for p, (low, end) in end_offsets(bootstrap, topic).items() if end > low}
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader", "log_level": 0})
+        try:
+            consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+            messages, deadline = [], time.monotonic() + timeout
+            while ends and time.monotonic() < deadline:
+                message = consumer.poll(0.2)
+                if message is None or message.error() is not None:
+                    continue
+                messages.append(message)
+                if message.offset() + 1 >= ends.get(message.partition(), 0):
+                    ends.pop(message.partition(), None)
+            return messages
+        finally:
+            consumer.close()
+
+    return read

@@ -1,0 +1,314 @@
+"""`AgencyProducer`: how an agency system publishes events in the agreed Avro contracts.
+
+Every record is validated against its schema before it leaves the process (a `ValueError`
+names the field), framed in the Confluent wire format and keyed by `event_id`. The Kafka
+producer is idempotent with acks=all; every record is either acknowledged or reported in
+`failures` — a full local buffer raises `ProducerBufferFull` rather than dropping anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from fastavro import parse_schema
+from fastavro.validation import ValidationError, validate
+
+from monitoring import metrics
+from schemas import catalog
+from schemas.wire_format import encode
+
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+
+class ProducerBufferFull(RuntimeError):
+    """The local buffer stayed full (broker away or too slow) longer than allowed."""
+
+
+@dataclass(frozen=True)
+class FailedRecord:
+    """A record the broker never acknowledged: enough to find and resend it."""
+
+    topic: str
+    key: str
+    error: str
+
+
+@dataclass
+class DeliveryStats:
+    """Counts that always add up: sent = delivered + failed + in_flight."""
+
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self.sent - self.delivered - self.failed
+
+    def as_dict(self) -> dict[str, int]:
+        return {**self.__dict__, "in_flight": self.in_flight}
+
+
+@dataclass
+class _Binding:
+    """What sending one event type needs, resolved once: topic, schema, registry id, metrics."""
+
+    topic: str
+    parsed: Any
+    schema_id: int
+    sent: Any = field(repr=False)
+    delivered: Any = field(repr=False)
+    failed: Any = field(repr=False)
+
+
+def _field_of(error: ValidationError) -> str:
+    for data in error.errors:
+        path = getattr(data, "field", None) or ""
+        return path.rsplit(".", 1)[-1] or "record"
+    return "record"
+
+
+def validation_message(event_type: str, error: ValidationError) -> str:
+    data = error.errors[0] if error.errors else None
+    datum = getattr(data, "datum", None)
+    schema = getattr(data, "schema", None)
+    if isinstance(schema, dict):
+        schema = schema.get("logicalType") or schema.get("type")
+    return (
+        f"{event_type} record: field '{_field_of(error)}' has {datum!r} "
+        f"({type(datum).__name__}), expected {schema}"
+    )
+
+
+class AgencyProducer:
+    """Publish agency events to `raw.<event_type>`; use as a context manager or call close()."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str | None = None,
+        registry_url: str | None = None,
+        schema_version: int | None = None,
+        auto_register: bool = True,
+        max_buffered: int | None = None,
+        buffer_timeout_s: float | None = None,
+        delivery_timeout_ms: int | None = None,
+        config: dict[str, Any] | None = None,
+        failures_kept: int = 10_000,
+    ) -> None:
+        from govpulse.settings import get_settings
+
+        settings = get_settings()
+        self.bootstrap_servers = bootstrap_servers or settings.bootstrap_servers
+        self.schema_version = schema_version
+        self.auto_register = auto_register
+        self.buffer_timeout_s = buffer_timeout_s or settings.producer_buffer_timeout_s
+        self._registry = SchemaRegistryClient({"url": registry_url or settings.registry_url})
+        self._producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "compression.type": "lz4",
+                "linger.ms": 5,
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": max_buffered or settings.producer_max_buffered,
+                "queue.buffering.max.kbytes": 1_048_576,
+                "delivery.timeout.ms": delivery_timeout_ms or settings.producer_delivery_timeout_ms,
+                **(config or {}),
+            }
+        )
+        self.stats = DeliveryStats()
+        self.failures: deque[FailedRecord] = deque(maxlen=failures_kept)
+        self._bindings: dict[str, _Binding] = {}
+        self._lock = threading.Lock()
+
+    # -- schemas ---------------------------------------------------------------------------
+    def _binding(self, event_type: str) -> _Binding:
+        binding = self._bindings.get(event_type)
+        if binding is None:
+            schema_json = catalog.raw_schema_json(event_type, self.schema_version)
+            topic = catalog.raw_topic(event_type)
+            subject = catalog.subject(topic)
+            schema = Schema(schema_json, "AVRO")
+            if self.auto_register:
+                schema_id = self._registry.register_schema(subject, schema)
+            else:
+                schema_id = self._registry.lookup_schema(subject, schema).schema_id
+            parsed = parse_schema(json.loads(schema_json))
+            binding = _Binding(
+                topic,
+                parsed,
+                schema_id,
+                metrics.PRODUCER_SENT.labels(event_type),
+                metrics.PRODUCER_DELIVERED.labels(event_type),
+                metrics.PRODUCER_FAILED.labels(event_type),
+            )
+            self._bindings[event_type] = binding
+        return binding
+
+    # -- sending ---------------------------------------------------------------------------
+    def prepare(self, event_type: str, record: dict[str, Any]) -> tuple[str, str, bytes]:
+        """Validate and encode: (topic, key, framed value). Raises ValueError naming the field."""
+        if event_type not in catalog.EVENT_TYPES:
+            known = ", ".join(catalog.EVENT_TYPES)
+            raise ValueError(f"unknown event type {event_type!r}; expected one of {known}")
+        binding = self._binding(event_type)
+        record = {"event_type": event_type, "produced_at": datetime.now(UTC), **record}
+        try:
+            uuid.UUID(str(record.get("event_id")))
+        except ValueError:
+            raise ValueError(
+                f"{event_type} record: field 'event_id' has {record.get('event_id')!r}, "
+                "expected a UUID string"
+            ) from None
+        try:
+            validate(record, binding.parsed, raise_errors=True)
+        except ValidationError as error:
+            metrics.PRODUCER_INVALID.labels(event_type).inc()
+            raise ValueError(validation_message(event_type, error)) from None
+        return binding.topic, record["event_id"], encode(binding.schema_id, binding.parsed, record)
+
+    def send(
+        self,
+        event_type: str,
+        record: dict[str, Any],
+        on_delivery: DeliveryCallback | None = None,
+        *,
+        block: bool = True,
+    ) -> None:
+        """Queue one record; waits up to `buffer_timeout_s` for room (`block=False`: not at all)."""
+        _, key, value = self.prepare(event_type, record)
+        self._produce(self._bindings[event_type], key, value, on_delivery, block)
+
+    def _produce(
+        self,
+        binding: _Binding,
+        key: str,
+        value: bytes,
+        on_delivery: DeliveryCallback | None,
+        block: bool,
+    ) -> None:
+        topic = binding.topic
+
+        def report(error: KafkaError | None, message: Message) -> None:
+            with self._lock:
+                if error is None:
+                    self.stats.delivered += 1
+                    binding.delivered.inc()
+                else:
+                    self.stats.failed += 1
+                    binding.failed.inc()
+                    self.failures.append(FailedRecord(topic, key, error.str()))
+            if on_delivery is not None:
+                on_delivery(error, message)
+
+        deadline = None
+        while True:
+            try:
+                self._producer.produce(topic, value, key, on_delivery=report)
+                break
+            except BufferError:
+                now = time.monotonic()
+                deadline = deadline or now + (self.buffer_timeout_s if block else 0)
+                if now >= deadline:
+                    raise ProducerBufferFull(
+                        f"local buffer full for {self.buffer_timeout_s:.0f} s with "
+                        f"{len(self._producer)} records waiting: is the broker at "
+                        f"{self.bootstrap_servers} reachable? Nothing was dropped; this record "
+                        "was not queued."
+                    ) from None
+                self._producer.poll(0.05)
+        with self._lock:
+            self.stats.sent += 1
+        binding.sent.inc()
+        self._producer.poll(0)
+        metrics.PRODUCER_QUEUED.set(len(self._producer))
+
+    def poll(self, timeout: float = 0) -> int:
+        """Serve delivery reports (called by send() too)."""
+        return self._producer.poll(timeout)
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for outstanding records; the number still in flight afterwards."""
+        return self._producer.flush(timeout)
+
+    def close(self, timeout: float = 30.0) -> DeliveryStats:
+        """Flush and return the final counts; in_flight > 0 means the broker did not answer."""
+        self.flush(timeout)
+        return self.stats
+
+    def __enter__(self) -> AgencyProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncAgencyProducer:
+    """asyncio front of `AgencyProducer`: `await send(...)` returns once the broker acknowledged."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.sync = AgencyProducer(**kwargs)
+        self._running = True
+        self._poller = threading.Thread(target=self._poll_loop, name="delivery-poller", daemon=True)
+        self._poller.start()
+
+    def _poll_loop(self) -> None:
+        while self._running:
+            self.sync.poll(0.1)
+
+    @property
+    def stats(self) -> DeliveryStats:
+        return self.sync.stats
+
+    async def send(self, event_type: str, record: dict[str, Any]) -> Message:
+        """Send one record and wait for its acknowledgement; raises KafkaException on failure."""
+        from confluent_kafka import KafkaException
+
+        loop = asyncio.get_running_loop()
+        acknowledged: asyncio.Future[Message] = loop.create_future()
+
+        def settle(error: KafkaError | None, message: Message) -> None:
+            def apply() -> None:
+                if acknowledged.done():
+                    return
+                if error is None:
+                    acknowledged.set_result(message)
+                else:
+                    acknowledged.set_exception(KafkaException(error))
+
+            loop.call_soon_threadsafe(apply)
+
+        deadline = time.monotonic() + self.sync.buffer_timeout_s
+        while True:
+            try:
+                self.sync.send(event_type, record, settle, block=False)
+                break
+            except ProducerBufferFull:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.02)
+        return await acknowledged
+
+    async def close(self, timeout: float = 30.0) -> DeliveryStats:
+        stats = await asyncio.get_running_loop().run_in_executor(None, self.sync.close, timeout)
+        self._running = False
+        return stats
+
+    async def __aenter__(self) -> AsyncAgencyProducer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
