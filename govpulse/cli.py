@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from pathlib import Path
 
 import click
 
 from govpulse.settings import Settings, SettingsError, env_name, get_settings
+from schemas.catalog import EVENT_TYPES
 
 
 def settings_or_exit() -> Settings:
@@ -53,3 +56,170 @@ def settings() -> None:
     current = settings_or_exit()
     for name, info in Settings.model_fields.items():
         click.echo(f"{env_name(name):<36} {getattr(current, name)!s:<40} {info.description or ''}")
+
+
+@main.group()
+def schemas() -> None:
+    """Register the Avro contracts, or check a changed .avsc before it ships."""
+
+
+def _registry_client(url: str | None):
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    return SchemaRegistryClient({"url": url or settings_or_exit().registry_url})
+
+
+@schemas.command("register")
+@click.option("--registry-url", help="Schema registry (default: GOVPULSE_REGISTRY_URL).")
+def schemas_register(registry_url: str | None) -> None:
+    """Register every raw and clean schema (subject = <topic>-value), in version order.
+
+    Sets each subject's compatibility to BACKWARD_TRANSITIVE. Safe to run again.
+    """
+    from schemas.registration import register_all
+
+    try:
+        done = register_all(_registry_client(registry_url))
+    except Exception as exc:  # registry away or refusing: say which and why
+        click.echo(f"govpulse schemas register: {exc}", err=True)
+        sys.exit(1)
+    for item in done:
+        click.echo(f"{item.subject:<42} version {item.version:<3} id {item.schema_id}")
+
+
+@schemas.command("check")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check each type's newest file against its older files, without a registry.",
+)
+@click.option(
+    "--schema-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of .avsc files to check (default: the packaged schemas/avro).",
+)
+@click.option("--registry-url", help="Schema registry (default: GOVPULSE_REGISTRY_URL).")
+def schemas_check(offline: bool, schema_dir: Path | None, registry_url: str | None) -> None:
+    """Exit 1, naming the field, when a schema is incompatible with what it must follow.
+
+    Online (default): the newest file of each subject against every version registered,
+    under the subject's compatibility level. A CI gate for schema changes.
+    """
+    from schemas.registration import check_against_registry, check_on_disk
+
+    try:
+        if offline:
+            results = check_on_disk(schema_dir)
+        else:
+            results = check_against_registry(_registry_client(registry_url), schema_dir)
+    except Exception as exc:
+        click.echo(f"govpulse schemas check: {exc}", err=True)
+        sys.exit(2)
+    failed = 0
+    for result in results:
+        verdict = "incompatible" if result.problems else "ok"
+        click.echo(
+            f"{result.subject:<42} {verdict:<13} {result.level} vs {result.compared_with} "
+            "version(s)"
+        )
+        for problem in result.problems:
+            click.echo(f"    {problem}")
+        failed += bool(result.problems)
+    if failed:
+        click.echo(f"{failed} subject(s) incompatible", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=500.0,
+    show_default=True,
+    help="Mean events per second across all types.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to run; 0 runs until Ctrl-C.",
+)
+@click.option(
+    "--dirty-share",
+    type=click.FloatRange(0, 1),
+    default=0.05,
+    show_default=True,
+    help="Share of records carrying one defect (Thai digits, BE year, bad ID, …).",
+)
+@click.option(
+    "--types",
+    default=",".join(EVENT_TYPES),
+    show_default=True,
+    help="Comma-separated event types to send.",
+)
+@click.option("--seed", type=int, help="Random seed, for a reproducible run.")
+@click.option(
+    "--flat", is_flag=True, help="Constant rate (no daily rhythm of Bangkok office hours)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+def simulate(
+    rate: float,
+    duration: float,
+    dirty_share: float,
+    types: str,
+    seed: int | None,
+    flat: bool,
+    as_json: bool,
+) -> None:
+    """Send realistic agency traffic to raw.<type> and print the ground truth of what was sent.
+
+    Progress goes to stderr every 2 s; the final report counts events per type and per defect
+    kind — what the streams, sink and audit must account for.
+    """
+    from producers.agency_producer import AgencyProducer
+    from producers.simulator import report_json
+    from producers.simulator import simulate as run
+    from producers.traffic import TrafficGenerator
+
+    settings = settings_or_exit()
+    try:
+        generator = TrafficGenerator(
+            dirty_share=dirty_share,
+            seed=seed,
+            event_types=[t.strip() for t in types.split(",") if t.strip()],
+            daily_rhythm=not flat,
+        )
+        producer = AgencyProducer()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    stopping: list[bool] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    click.echo(
+        f"simulating {rate:,.0f} events/s{' (daily rhythm)' if not flat else ''} to "
+        f"{settings.bootstrap_servers}, {dirty_share:.0%} dirty; Ctrl-C stops",
+        err=True,
+    )
+    try:
+        report = run(
+            producer,
+            generator,
+            rate,
+            duration or float("inf"),
+            progress=lambda line: click.echo(line, err=True),
+            should_stop=lambda: bool(stopping),
+        )
+    except Exception as exc:  # registry or broker unreachable, buffer full
+        click.echo(f"govpulse simulate: {exc}", err=True)
+        sys.exit(1)
+    click.echo(report.table(), err=as_json)
+    if as_json:
+        click.echo(report_json(report))
+    if report.failed or report.delivered != report.total:
+        click.echo(
+            f"{report.total - report.delivered:,} of {report.total:,} records were not "
+            "acknowledged by the broker (see the producer's failures)",
+            err=True,
+        )
+        sys.exit(1)

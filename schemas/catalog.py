@@ -15,6 +15,7 @@ import json
 import re
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 EVENT_TYPES = (
@@ -52,38 +53,53 @@ def _check_type(event_type: str) -> None:
         raise ValueError(f"unknown event type {event_type!r}; expected one of {EVENT_TYPES}")
 
 
+def _folder(directory: Path | None) -> Any:
+    """The packaged `schemas/avro` folder, or another one (a changed copy under review)."""
+    return files("schemas.avro") if directory is None else Path(directory)
+
+
 @cache
-def _read(name: str) -> dict[str, Any]:
-    return json.loads(files("schemas.avro").joinpath(name).read_text(encoding="utf-8"))
+def _read(name: str, directory: Path | None = None) -> dict[str, Any]:
+    path = _folder(directory).joinpath(name)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON: {error}") from None
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such schema file") from None
 
 
-def schema_files() -> list[str]:
-    return sorted(p.name for p in files("schemas.avro").iterdir() if p.name.endswith(".avsc"))
+def schema_files(directory: Path | None = None) -> list[str]:
+    return sorted(p.name for p in _folder(directory).iterdir() if p.name.endswith(".avsc"))
 
 
-def versions(event_type: str) -> list[int]:
+def versions(event_type: str, directory: Path | None = None) -> list[int]:
     """Raw schema versions on disk for `event_type`, ascending."""
     _check_type(event_type)
     found = [
         int(match["version"])
-        for name in schema_files()
+        for name in schema_files(directory)
         if (match := _VERSION_FILE.match(name)) and match["type"] == event_type
     ]
     return sorted(found)
 
 
-def envelope_fields() -> list[dict[str, Any]]:
-    return copy.deepcopy(_read("envelope.avsc")["fields"])
+def envelope_fields(directory: Path | None = None) -> list[dict[str, Any]]:
+    return copy.deepcopy(_read("envelope.avsc", directory)["fields"])
 
 
-def raw_schema(event_type: str, version: int | None = None) -> dict[str, Any]:
+def raw_schema(
+    event_type: str, version: int | None = None, directory: Path | None = None
+) -> dict[str, Any]:
     """The full raw schema (envelope + own fields) of `event_type`; latest when no version."""
-    available = versions(event_type)
+    available = versions(event_type, directory)
+    if not available:
+        raise ValueError(f"{event_type} has no schema file {event_type}.v<N>.avsc")
     version = version or available[-1]
     if version not in available:
         raise ValueError(f"{event_type} has no schema version {version}; found {available}")
-    own = copy.deepcopy(_read(f"{event_type}.v{version}.avsc"))
-    own["fields"] = envelope_fields() + own["fields"]
+    own = copy.deepcopy(_read(f"{event_type}.v{version}.avsc", directory))
+    own["fields"] = envelope_fields(directory) + own["fields"]
     return own
 
 
@@ -97,16 +113,16 @@ def _pseudonym_field(field: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def clean_schema(event_type: str) -> dict[str, Any]:
+def clean_schema(event_type: str, directory: Path | None = None) -> dict[str, Any]:
     """The clean schema: latest raw schema with PII fields pseudonymised, plus enrichment."""
-    raw = raw_schema(event_type)
+    raw = raw_schema(event_type, directory=directory)
     fields = [_pseudonym_field(f) if "pii" in f else f for f in raw["fields"]]
     return {
         "type": "record",
         "name": raw["name"],
         "namespace": CLEAN_NAMESPACE,
         "doc": f"Cleaned, de-duplicated, enriched and pseudonymised {event_type} event.",
-        "fields": fields + copy.deepcopy(_read("clean_extras.avsc")["fields"]),
+        "fields": fields + copy.deepcopy(_read("clean_extras.avsc", directory)["fields"]),
     }
 
 
@@ -120,9 +136,11 @@ def to_json(schema: dict[str, Any]) -> str:
     return json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
 
 
-def raw_schema_json(event_type: str, version: int | None = None) -> str:
-    return to_json(raw_schema(event_type, version))
+def raw_schema_json(
+    event_type: str, version: int | None = None, directory: Path | None = None
+) -> str:
+    return to_json(raw_schema(event_type, version, directory))
 
 
-def clean_schema_json(event_type: str) -> str:
-    return to_json(clean_schema(event_type))
+def clean_schema_json(event_type: str, directory: Path | None = None) -> str:
+    return to_json(clean_schema(event_type, directory))

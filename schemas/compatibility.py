@@ -70,7 +70,8 @@ def _incompatibilities(reader: str, writer: str) -> list[str]:
         return []
     reader_json = json.loads(reader)
     messages = sorted(result.messages) or [""]
-    locations = sorted(result.locations)
+    # The checker also reports every enclosing record ("/"); keep only the most precise places.
+    locations = sorted(result.locations - {"/"}) or sorted(result.locations)
     found = []
     for kind in result.incompatibilities:
         for location in locations:

@@ -65,11 +65,19 @@ def read_topic() -> Callable[..., list]:
 
     from govpulse.offsets import end_offsets
 
-    def read(bootstrap: str, topic: str, timeout: float = 20.0) -> list:
-        ends = {p: end for p, (low, end) in end_offsets(bootstrap, topic).items() if end > low}
+    def read(
+        bootstrap: str, topic: str, timeout: float = 20.0, start: dict[int, int] | None = None
+    ) -> list:
+        """Messages from `start` (partition → offset; default the beginning) to the end."""
+        start = start or {}
+        ends = {
+            p: end
+            for p, (low, end) in end_offsets(bootstrap, topic).items()
+            if end > max(low, start.get(p, 0))
+        }
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader", "log_level": 0})
         try:
-            consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+            consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in ends])
             messages, deadline = [], time.monotonic() + timeout
             while ends and time.monotonic() < deadline:
                 message = consumer.poll(0.2)

@@ -81,36 +81,57 @@ def test_an_int_out_of_range_is_refused_not_silently_written(producer):
         producer.send("net_pracharat_usage", record)
 
 
-def test_records_are_kept_or_reported_while_the_broker_is_paused(tmp_path, registry, read_topic):
-    """SIGSTOP the broker for 5 s mid-stream: delivered + reported-failed = sent."""
+def test_records_are_kept_while_the_broker_is_paused_and_delivered_after(
+    tmp_path, registry, read_topic
+):
+    """SIGSTOP the broker for 5 s mid-stream: every record is kept, then delivered, once."""
     lonely = EmbeddedBroker("127.0.0.1", free_port(), tmp_path).start()
     try:
-        producer = AgencyProducer(
-            bootstrap_servers=lonely.bootstrap, registry_url=registry.url, delivery_timeout_ms=30_000
-        )
+        producer = AgencyProducer(bootstrap_servers=lonely.bootstrap, registry_url=registry.url)
+        sent: list[str] = []
+
+        def send() -> None:
+            record = _fresh("complaint")
+            producer.send("complaint", record)
+            sent.append(record["event_id"])
+
         for _ in range(500):
-            producer.send("complaint", _fresh("complaint"))
+            send()
         producer.flush(10)
         os.kill(lonely.process.pid, signal.SIGSTOP)
         try:
             paused_at = time.monotonic()
             while time.monotonic() - paused_at < 5:
-                producer.send("complaint", _fresh("complaint"))
+                send()
                 time.sleep(0.002)
         finally:
             os.kill(lonely.process.pid, signal.SIGCONT)
         for _ in range(500):
-            producer.send("complaint", _fresh("complaint"))
+            send()
         stats = producer.close(30)
-        assert stats.sent > 1500
-        assert stats.in_flight == 0
-        assert stats.delivered + stats.failed == stats.sent
-        assert len(producer.failures) == stats.failed
-        print(stats.as_dict(), set(f.error for f in producer.failures))
-        on_broker = read_topic(lonely.bootstrap, "raw.complaint")
-        assert len(on_broker) == stats.delivered  # acknowledged means stored
+        assert stats.sent == len(sent) > 1500
+        assert stats.delivered == stats.sent and stats.failed == 0 and stats.in_flight == 0
+        stored = [m.key().decode() for m in read_topic(lonely.bootstrap, "raw.complaint")]
+        assert sorted(stored) == sorted(sent)  # every record, none twice (idempotence)
     finally:
         lonely.stop()
+
+
+def test_records_the_broker_never_acknowledges_are_reported_not_dropped(tmp_path, registry):
+    """Broker gone for longer than the delivery timeout: each record is reported failed."""
+    lonely = EmbeddedBroker("127.0.0.1", free_port(), tmp_path).start()
+    producer = AgencyProducer(
+        bootstrap_servers=lonely.bootstrap, registry_url=registry.url, delivery_timeout_ms=2000
+    )
+    producer.send("complaint", _fresh("complaint"))
+    assert producer.flush(10) == 0
+    lonely.stop()
+    for _ in range(50):
+        producer.send("complaint", _fresh("complaint"))
+    stats = producer.close(15)
+    assert stats.as_dict() == {"sent": 51, "delivered": 1, "failed": 50, "in_flight": 0}
+    assert len(producer.failures) == 50
+    assert all(f.topic == "raw.complaint" and f.error for f in producer.failures)
 
 
 def test_async_send_returns_after_the_broker_acknowledged(broker, registry):

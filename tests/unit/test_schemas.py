@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+from importlib.resources import files
 
 import avro.schema
 import pytest
@@ -91,24 +93,16 @@ def test_clean_schema_has_no_personal_field_only_pseudonyms(event_type):
     assert {"province_name_th", "ministry_code", "region_code", "processed_at"} <= clean
 
 
-def test_tagging_a_new_field_pii_removes_it_from_the_clean_schema(monkeypatch):
-    original = catalog.raw_schema
-
-    def with_email(event_type, version=None):
-        schema = original(event_type, version)
-        schema["fields"].append(
-            {
-                "name": "email",
-                "type": ["null", "string"],
-                "default": None,
-                "pii": "email",
-                "doc": "x",
-            }
-        )
-        return schema
-
-    monkeypatch.setattr(catalog, "raw_schema", with_email)
-    names = {f["name"] for f in catalog.clean_schema("dataset_update")["fields"]}
+def test_tagging_a_new_field_pii_removes_it_from_the_clean_schema(tmp_path):
+    folder = tmp_path / "avro"
+    shutil.copytree(str(files("schemas.avro")), folder)
+    v2 = folder / "dataset_update.v2.avsc"
+    schema = json.loads(v2.read_text())
+    schema["fields"].append(
+        {"name": "email", "type": ["null", "string"], "default": None, "pii": "email", "doc": "x"}
+    )
+    v2.write_text(json.dumps(schema))
+    names = {f["name"] for f in catalog.clean_schema("dataset_update", folder)["fields"]}
     assert "email_pseudonym" in names and "email" not in names
 
 
