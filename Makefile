@@ -4,8 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# Debian packages the tests use: kcat (an independent Kafka client).
-SYSTEM_PACKAGES := kcat
+# Debian packages the tests use: kcat (an independent Kafka client), prometheus (promtool, and
+# the Prometheus server `govpulse up` starts when present).
+SYSTEM_PACKAGES := kcat prometheus
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint install system-packages clean

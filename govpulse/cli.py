@@ -223,3 +223,57 @@ def simulate(
             err=True,
         )
         sys.exit(1)
+
+
+DEFAULT_METRICS_PORTS = {"simulator": 9101, "streams": 9102, "serve": 9103}
+
+
+def start_metrics(settings: Settings, component: str) -> int:
+    """Serve this process's /metrics; a taken port stops the process naming the setting."""
+    from monitoring.server import serve_metrics
+
+    port = settings.metrics_port
+    try:
+        return serve_metrics(
+            DEFAULT_METRICS_PORTS[component] if port is None else port, component=component
+        )
+    except SettingsError as exc:
+        click.echo(f"govpulse: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.option(
+    "--types",
+    default=",".join(EVENT_TYPES),
+    show_default=True,
+    help="Comma-separated event types this worker processes.",
+)
+def streams(types: str) -> None:
+    """Run a stream worker: raw.<type> → clean.<type> | dlq.<type> | dropped duplicate.
+
+    Start several (same settings) to share the partitions; each needs the pseudonymisation
+    key in GOVPULSE_PSEUDONYM_KEY_FILE. Metrics on GOVPULSE_METRICS_PORT (default 9102).
+    """
+    from faust import Worker
+
+    from govpulse.topics import ensure_topics
+    from streams.app import build_app
+    from streams.keys import load_key
+
+    settings = settings_or_exit()
+    chosen = tuple(t.strip() for t in types.split(",") if t.strip())
+    if unknown := set(chosen) - set(EVENT_TYPES):
+        raise click.BadParameter(f"unknown event types {sorted(unknown)}", param_hint="--types")
+    try:
+        key = load_key(settings.pseudonym_key_file)
+        ensure_topics(settings.bootstrap_servers, settings.topic_partitions)
+    except SettingsError as exc:
+        click.echo(f"govpulse streams: {exc}", err=True)
+        sys.exit(2)
+    port = start_metrics(settings, "streams")
+    click.echo(f"streams worker for {', '.join(chosen)}; metrics on :{port}/metrics", err=True)
+    app = build_app(settings, key, chosen)
+    Worker(
+        app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False
+    ).execute_from_commandline()

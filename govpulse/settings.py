@@ -77,6 +77,44 @@ class Settings(BaseSettings):
         description="A record not acknowledged by the broker within this time is reported failed.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of this process's /metrics on 127.0.0.1. Empty: the component's "
+        "default (simulate 9101, streams 9102, serve 9103); 0 picks a free port.",
+    )
+    topic_partitions: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="Partitions of the raw/clean/dlq/dup topics and of the streams' tables; "
+        "the upper bound of parallel stream workers.",
+    )
+    pseudonym_key_file: Path | None = Field(
+        default=None,
+        description="File holding the secret HMAC key (>= 32 bytes) for pseudonyms. The "
+        "streams worker refuses to start without it; `govpulse up` generates a dev key.",
+    )
+    dedup_window_s: int = Field(
+        default=86_400,
+        ge=1,
+        description="How long an event_id is remembered to drop duplicates (seconds).",
+    )
+    future_tolerance_s: int = Field(
+        default=300,
+        ge=0,
+        description="How far occurred_at may lie in the future (clock skew) before the record "
+        "is dead-lettered as future_timestamp.",
+    )
+    streams_batch_size: int = Field(
+        default=5000, ge=1, description="Records a stream worker processes per batch at most."
+    )
+    streams_batch_ms: int = Field(
+        default=50,
+        ge=1,
+        description="How long a stream worker waits to fill a batch before processing it (ms).",
+    )
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -102,6 +140,11 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in ("chdb", "http", "https"):
             raise ValueError(f"expected chdb:///path or http(s)://host:port, got {value!r}")
         return value
+
+    @field_validator("pseudonym_key_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

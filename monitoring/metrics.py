@@ -6,7 +6,11 @@ pseudonym, which would make a series per record.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+import math
+import time
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 # -- producer (AgencyProducer, simulator) -----------------------------------------------------
 PRODUCER_SENT = Counter(
@@ -28,3 +32,130 @@ PRODUCER_INVALID = Counter(
 PRODUCER_QUEUED = Gauge(
     "govpulse_producer_queued", "Records waiting in the local buffer for acknowledgement."
 )
+
+# -- buckets ----------------------------------------------------------------------------------
+# The pipeline works in milliseconds to seconds: 1 ms … 30 s covers a batch, an insert and an
+# API request; record age also needs the minutes a backlog can reach.
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+AGE_BUCKETS = (*LATENCY_BUCKETS, 60.0, 120.0, 300.0, 900.0)
+BATCH_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 50000)
+
+# -- process --------------------------------------------------------------------------------
+BUILD_INFO = Info(
+    "govpulse_build",
+    "Version of the govpulse code a process runs; one series per component it serves.",
+    ["component"],
+)
+
+# -- streams (Faust workers) -----------------------------------------------------------------
+STREAMS_CONSUMED = Counter(
+    "govpulse_streams_consumed_total", "Records read from raw.<type>.", ["event_type"]
+)
+STREAMS_CLEAN = Counter(
+    "govpulse_streams_clean_total", "Records written to clean.<type>.", ["event_type"]
+)
+STREAMS_DEAD_LETTERED = Counter(
+    "govpulse_streams_dead_lettered_total",
+    "Records written to dlq.<type>, by reason code (the fixed set of producers.defects).",
+    ["event_type", "reason"],
+)
+STREAMS_DUPLICATES = Counter(
+    "govpulse_streams_duplicates_total",
+    "Records dropped because their event_id was seen within the de-duplication window.",
+    ["event_type"],
+)
+STREAMS_BATCH_SECONDS = Histogram(
+    "govpulse_streams_batch_seconds",
+    "Time to process one batch taken from a raw topic, decode to send.",
+    buckets=LATENCY_BUCKETS,
+)
+STREAMS_BATCH_SIZE = Histogram(
+    "govpulse_streams_batch_size", "Records in one processed batch.", buckets=BATCH_BUCKETS
+)
+STREAMS_RECORD_AGE_SECONDS = Histogram(
+    "govpulse_streams_record_age_seconds",
+    "now - produced_at when the stream processor handles a record.",
+    ["event_type"],
+    buckets=AGE_BUCKETS,
+)
+
+# -- sink (ClickHouse) ---------------------------------------------------------------------
+SINK_ROWS_INSERTED = Counter(
+    "govpulse_sink_rows_inserted_total",
+    "Rows ClickHouse acknowledged, by table (events_* and dead_letters).",
+    ["table"],
+)
+SINK_INSERT_SECONDS = Histogram(
+    "govpulse_sink_insert_seconds",
+    "Time of one acknowledged ClickHouse insert.",
+    buckets=LATENCY_BUCKETS,
+)
+SINK_INSERT_RETRIES = Counter(
+    "govpulse_sink_insert_retries_total", "Inserts retried after a transient error."
+)
+SINK_INSERT_FAILURES = Counter(
+    "govpulse_sink_insert_failures_total",
+    "Inserts given up after their retries (offsets stay uncommitted; the batch is replayed).",
+)
+SINK_BATCH_ROWS = Histogram(
+    "govpulse_sink_batch_rows", "Rows in one insert batch.", buckets=BATCH_BUCKETS
+)
+SINK_CONSUMER_LAG = Gauge(
+    "govpulse_sink_consumer_lag",
+    "Records in a clean/dlq partition not yet committed by the sink (end offset - committed). "
+    "Remove a partition's series when it is revoked.",
+    ["topic", "partition"],
+)
+SINK_FRESHNESS_SECONDS = Gauge(
+    "govpulse_sink_freshness_seconds",
+    "now - produced_at of the newest record stored in ClickHouse (since the sink started), "
+    "computed at scrape time; see FRESHNESS.",
+)
+SINK_PAUSED = Gauge(
+    "govpulse_sink_paused", "1 while the sink pauses consumption (backpressure), else 0."
+)
+
+# -- dashboard (JSON API) ----------------------------------------------------------------
+DASHBOARD_REQUEST_SECONDS = Histogram(
+    "govpulse_dashboard_request_seconds",
+    "Time to answer one API request, by route template (never the raw path).",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+DASHBOARD_REQUESTS = Counter(
+    "govpulse_dashboard_requests_total",
+    "API requests answered, by route template and HTTP status code.",
+    ["endpoint", "status"],
+)
+
+
+class Freshness:
+    """Feeds govpulse_sink_freshness_seconds, computed when Prometheus scrapes.
+
+    The sink calls `start()` once, then `stored(newest_produced_at)` after each insert
+    ClickHouse acknowledged. Computing at scrape time means a sink whose loop hangs still shows
+    its data ageing. Until the first insert after start the clock runs from the start, so a
+    restart over an old ClickHouse directory does not look stalled before data had a chance to
+    flow. Processes that never call `start()` export NaN, which PromQL's min/max ignore.
+    """
+
+    def __init__(self, gauge: Gauge, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._newest: float | None = None
+        gauge.set_function(self.seconds)
+
+    def start(self) -> None:
+        self._newest = self._clock()
+
+    def stored(self, newest_produced_at: float) -> None:
+        """Record a batch now in ClickHouse; `newest_produced_at` in seconds since the epoch."""
+        if self._newest is None or newest_produced_at > self._newest:
+            self._newest = newest_produced_at
+
+    def seconds(self) -> float:
+        return math.nan if self._newest is None else max(0.0, self._clock() - self._newest)
+
+
+FRESHNESS = Freshness(SINK_FRESHNESS_SECONDS)

@@ -1,0 +1,22 @@
+"""Dead-letter reason codes: why a raw event went to `dlq.<type>` instead of `clean.<type>`.
+
+The values are a contract with the traffic simulator (`producers.defects.Defect.reason`), the
+DLQ headers and the audit, so they are strings that never change once released.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """One code per check; `Transformer.process` reports the first check that fails."""
+
+    UNDECODABLE = "undecodable"  # not Confluent framing, or the Avro body does not decode
+    UNKNOWN_SCHEMA = "unknown_schema"  # the schema id is unknown, or not this event type's schema
+    INVALID_VALUE = "invalid_value"  # e.g. event_type differs from the topic's type
+    UNKNOWN_AGENCY = "unknown_agency"  # agency_code not in schemas/reference/agencies.json
+    UNKNOWN_PROVINCE = "unknown_province"  # not a DOPA province code
+    UNKNOWN_DISTRICT = "unknown_district"  # not a DOPA district, or in another province
+    FUTURE_TIMESTAMP = "future_timestamp"  # occurred_at later than now + tolerance
+    INVALID_NATIONAL_ID = "invalid_national_id"  # not 13 digits, or the check digit is wrong

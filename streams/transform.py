@@ -1,0 +1,148 @@
+"""The pure record transform of the stream processor: raw payload → clean record or reason.
+
+No Faust, no Kafka, no network: the Faust agent hands `Transformer.process` the message value
+and its position and routes the result — `Cleaned` to `clean.<type>` (key = event_id), a
+`Rejected` with the original bytes to `dlq.<type>`. De-duplication stays in the agent.
+
+Steps, and the order of reasons when a record has several problems (first failure wins):
+1. decode (`streams.decode`): UNDECODABLE (framing, Avro body, trailing bytes), UNKNOWN_SCHEMA
+   (unknown id, another type's schema, unresolvable); read as the latest raw schema.
+2. clean (`streams.clean`): text, Thai digits, Buddhist Era — repairs, never rejects.
+3. validate (`streams.validate`): INVALID_VALUE (event_type, event_id) → UNKNOWN_AGENCY →
+   UNKNOWN_PROVINCE → UNKNOWN_DISTRICT → FUTURE_TIMESTAMP.
+4. pseudonymise (`streams.pii`): INVALID_NATIONAL_ID; valid IDs in other text are masked.
+5. enrich (`streams.enrich`), add lineage, encode (`streams.encode`).
+
+`process` never raises for any payload: anything unexpected in steps 2–5 becomes INVALID_VALUE
+with the exception in the detail. The one exception is `SchemaLookupFailed` — the writer-schema
+lookup failed for another reason than an unknown id (registry down), which is no fault of the
+record, so the worker must retry rather than dead-letter. Details never hold a national ID.
+
+Values in `Cleaned.record` are Avro's primitives, as in the bytes: timestamps are epoch
+milliseconds (int), decimals their unscaled two's-complement bytes, uuids strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import catalog
+from streams.clean import RecordCleaner, ordered
+from streams.decode import (
+    DecodeFailure,
+    RawDecoder,
+    SchemaLookupFailed,
+    WriterSchemaLookup,
+)
+from streams.encode import CleanEncoder
+from streams.enrich import reference_tables
+from streams.pii import IdMasker, Pseudonymiser, scrub_national_ids
+from streams.reasons import Reason
+from streams.rules.pseudonymise import PseudonymKey
+from streams.validate import DEFAULT_FUTURE_TOLERANCE_MS, Validator
+
+__all__ = [
+    "DEFAULT_FUTURE_TOLERANCE_MS",
+    "Cleaned",
+    "Reason",
+    "Rejected",
+    "SchemaLookupFailed",
+    "Transformer",
+    "build_transformers",
+]
+
+
+@dataclass(slots=True)
+class Cleaned:
+    """A record for `clean.<type>`: `value` is framed under the clean schema id."""
+
+    event_id: str
+    value: bytes
+    record: dict[str, Any]
+    defects_fixed: list[str]
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record for `dlq.<type>`: why (a stable code) and what a person needs to act."""
+
+    reason: Reason
+    detail: str
+    event_id: str | None = None
+
+
+class Transformer:
+    """Turns `raw.<event_type>` payloads into clean records; build once, call per message."""
+
+    def __init__(
+        self,
+        event_type: str,
+        writer_schema: WriterSchemaLookup,
+        clean_schema_id: int,
+        key: PseudonymKey,
+        future_tolerance_ms: int = DEFAULT_FUTURE_TOLERANCE_MS,
+    ) -> None:
+        raw = catalog.raw_schema(event_type)  # validates event_type
+        tables = reference_tables()
+        self.event_type = event_type
+        self.key_id = key.key_id
+        self._decoder = RawDecoder(event_type, writer_schema)
+        self._cleaner = RecordCleaner(raw)
+        self._validator = Validator(event_type, raw, tables, future_tolerance_ms)
+        self._pseudonymiser = Pseudonymiser(raw, key)
+        self._id_masker = IdMasker(raw)
+        self._enrich = tables.enrich
+        self._encoder = CleanEncoder(
+            raw, catalog.clean_schema(event_type), clean_schema_id, tables
+        )
+
+    def process(
+        self, payload: bytes, partition: int, offset: int, now_ms: int
+    ) -> Cleaned | Rejected:
+        """Clean one message value read at (partition, offset); `now_ms` is processing time."""
+        try:
+            record, source, starts, missing = self._decoder.decode(payload)
+        except DecodeFailure as failure:
+            return Rejected(failure.reason, scrub_national_ids(failure.detail))
+        except SchemaLookupFailed:
+            raise
+        except Exception as error:  # a bug must not stop the partition
+            return Rejected(Reason.UNDECODABLE, _unexpected(error))
+        event_id = record.get("event_id")
+        try:
+            changed = set(missing)
+            fixes = self._cleaner.clean(record, changed)
+            failure = self._validator.check(record, now_ms) or self._pseudonymiser.apply(record)
+            if failure is not None:
+                return Rejected(failure[0], scrub_national_ids(failure[1]), record["event_id"])
+            self._id_masker.mask(record, source, starts, changed, fixes)
+            self._enrich(record)
+            defects = [fix.value for fix in ordered(fixes)] if fixes else []
+            record["defects_fixed"] = defects
+            record["processed_at"] = now_ms
+            record["source_partition"] = partition
+            record["source_offset"] = offset
+            value = self._encoder.encode(record, source, starts, changed)
+        except Exception as error:  # a bug must not stop the partition
+            return Rejected(Reason.INVALID_VALUE, _unexpected(error), event_id)
+        return Cleaned(record["event_id"], value, record, defects)
+
+
+def _unexpected(error: Exception) -> str:
+    detail = f"unexpected {type(error).__name__} while cleaning: {error}"
+    return scrub_national_ids(detail[:500])
+
+
+def build_transformers(
+    writer_schema: WriterSchemaLookup,
+    clean_schema_ids: Mapping[str, int],
+    key: PseudonymKey,
+    future_tolerance_ms: int = DEFAULT_FUTURE_TOLERANCE_MS,
+) -> dict[str, Transformer]:
+    """One transformer per event type in `clean_schema_ids` (event type → clean schema id)."""
+    return {
+        event_type: Transformer(event_type, writer_schema, schema_id, key, future_tolerance_ms)
+        for event_type, schema_id in clean_schema_ids.items()
+    }
