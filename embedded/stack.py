@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from embedded.broker import EmbeddedBroker
+from embedded.pipeline import EmbeddedPrometheus, GovpulseCommand, metrics_port
 from embedded.process import ManagedProcess, ServiceError
 from embedded.registry.service import EmbeddedRegistry
 from govpulse.settings import Settings, SettingsError
+from streams.keys import ensure_dev_key
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -65,17 +67,46 @@ def embedded_stack(settings: Settings) -> Stack:
                 "loopback only; against remote services run the single commands instead"
             )
     logs = settings.data_dir / "logs"
-    return Stack(
-        [
-            (settings.bootstrap_servers, EmbeddedBroker(broker_host, broker_port, logs)),
-            (
-                settings.registry_url,
-                EmbeddedRegistry(
-                    registry_host, registry_port, settings.data_dir / "registry", logs
-                ),
+    key_file = settings.pseudonym_key_file or ensure_dev_key(settings.data_dir)
+    services: list[tuple[str, Service]] = [
+        (settings.bootstrap_servers, EmbeddedBroker(broker_host, broker_port, logs)),
+        (
+            settings.registry_url,
+            EmbeddedRegistry(registry_host, registry_port, settings.data_dir / "registry", logs),
+        ),
+        (
+            f"metrics http://127.0.0.1:{metrics_port(settings, 'streams')}/metrics",
+            GovpulseCommand(
+                "streams worker",
+                "streams",
+                ["streams"],
+                settings,
+                {"GOVPULSE_PSEUDONYM_KEY_FILE": str(key_file)},
             ),
-        ]
-    )
+        ),
+    ]
+    prometheus = EmbeddedPrometheus.binary()
+    if prometheus:
+        services.append(
+            (
+                f"http://127.0.0.1:{settings.prometheus_port}",
+                EmbeddedPrometheus(settings, prometheus),
+            )
+        )
+    if settings.simulate_rate > 0:
+        services.append(
+            (
+                f"{settings.simulate_rate:g} events/s (GOVPULSE_SIMULATE_RATE)",
+                GovpulseCommand(
+                    "simulated agencies",
+                    "simulator",
+                    ["simulate", "--rate", str(settings.simulate_rate)],
+                    settings,
+                    {},
+                ),
+            )
+        )
+    return Stack(services)
 
 
 def run_until_signalled(stack: Stack, echo=print) -> int:

@@ -193,6 +193,7 @@ def simulate(
         producer = AgencyProducer()
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    start_metrics(settings, "simulator")
     stopping: list[bool] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.append(True))
@@ -277,3 +278,21 @@ def streams(types: str) -> None:
     Worker(
         app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False
     ).execute_from_commandline()
+
+
+def _register_component_commands() -> None:
+    """Commands owned by their component's package (`<package>/cli.py` exposing `COMMANDS`)."""
+    import importlib
+
+    for package in ("sinks", "dashboard"):
+        try:
+            module = importlib.import_module(f"{package}.cli")
+        except ModuleNotFoundError as error:
+            if error.name != f"{package}.cli":
+                raise
+            continue
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register_component_commands()

@@ -84,6 +84,24 @@ class Settings(BaseSettings):
         description="Port of this process's /metrics on 127.0.0.1. Empty: the component's "
         "default (simulate 9101, streams 9102, serve 9103); 0 picks a free port.",
     )
+    metrics_port_base: int = Field(
+        default=9100,
+        ge=1,
+        le=65000,
+        description="`govpulse up` gives its children /metrics on base+1 (simulate), +2 "
+        "(streams), +3 (serve).",
+    )
+    prometheus_port: int = Field(
+        default=9090,
+        ge=1,
+        le=65535,
+        description="Where `govpulse up` starts Prometheus (when Debian's prometheus is there).",
+    )
+    simulate_rate: float = Field(
+        default=200.0,
+        ge=0,
+        description="Events/s of the simulated agencies `govpulse up` starts; 0 starts none.",
+    )
     topic_partitions: int = Field(
         default=4,
         ge=1,

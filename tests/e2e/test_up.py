@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,11 @@ class UpProcess:
             GOVPULSE_DATA_DIR=str(tmp_path / "data"),
             GOVPULSE_BOOTSTRAP_SERVERS=self.broker,
             GOVPULSE_REGISTRY_URL=self.registry,
+            GOVPULSE_METRICS_PORT_BASE=str(free_port() - 3),
+            GOVPULSE_PROMETHEUS_PORT=str(free_port()),
         )
+        self.metrics_base = int(env["GOVPULSE_METRICS_PORT_BASE"])
+        self.prometheus = f"http://127.0.0.1:{env['GOVPULSE_PROMETHEUS_PORT']}"
         self.proc = subprocess.Popen(
             [*GOVPULSE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -74,7 +80,16 @@ def _wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
     return [p for p in pids if _alive(p)]
 
 
-def test_up_serves_broker_and_registry_and_sigterm_stops_every_child(tmp_path):
+def _metric(url: str, name: str) -> float:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
+def test_up_runs_the_pipeline_and_sigterm_stops_every_child(tmp_path):
     up = UpProcess(tmp_path)
     try:
         up.wait_for("govpulse is up")
@@ -83,7 +98,17 @@ def test_up_serves_broker_and_registry_and_sigterm_stops_every_child(tmp_path):
         assert any(up.broker in line for line in up.lines)
         assert any(up.registry in line for line in up.lines)
         children = up.child_pids()
-        assert len(children) >= 2
+        assert len(children) >= 4  # broker, registry, streams, simulator (+ prometheus)
+        streams = f"http://127.0.0.1:{up.metrics_base + 2}/metrics"
+        deadline = time.monotonic() + 90
+        while _metric(streams, "govpulse_streams_clean_total") == 0:
+            assert time.monotonic() < deadline, "no clean record within 90 s:\n" + "\n".join(
+                up.lines
+            )
+            time.sleep(1)
+        if shutil.which("prometheus"):
+            with urllib.request.urlopen(f"{up.prometheus}/-/ready", timeout=5) as response:
+                assert response.status == 200
     finally:
         up.proc.send_signal(signal.SIGTERM)
         code = up.proc.wait(30)
