@@ -30,10 +30,11 @@ class RawRecord(NamedTuple):
 
 
 class Dedup(Protocol):
-    """Remembers event ids within the window; `remember` records where the id was first seen."""
+    """Remembers event ids within the window; `flush` makes a batch's ids durable."""
 
     def seen(self, event_id: str) -> bool: ...
-    def remember(self, event_id: str, partition: int, now_ms: int) -> None: ...
+    def remember(self, event_id: str, partition: int, offset: int, now_ms: int) -> None: ...
+    def flush(self, now_ms: int) -> None: ...
 
 
 class DictDedup:
@@ -45,8 +46,11 @@ class DictDedup:
     def seen(self, event_id: str) -> bool:
         return event_id in self.first_seen
 
-    def remember(self, event_id: str, partition: int, now_ms: int) -> None:
+    def remember(self, event_id: str, partition: int, offset: int, now_ms: int) -> None:
         self.first_seen[event_id] = now_ms
+
+    def flush(self, now_ms: int) -> None:
+        """Nothing to persist in memory."""
 
 
 class DeliveryFailed(RuntimeError):
@@ -133,7 +137,7 @@ class BatchProcessor:
                         on_delivery=report,
                     )
                     continue
-                dedup.remember(result.event_id, record.partition, now_ms)
+                dedup.remember(result.event_id, record.partition, record.offset, now_ms)
                 produce(self.clean_topic, result.value, result.event_id, on_delivery=report)
                 counts.clean += 1
                 produced_at = result.record.get("produced_at")
@@ -148,6 +152,7 @@ class BatchProcessor:
                     self.dlq_topic, record.value, record.key, headers=headers, on_delivery=report
                 )
             self.producer.poll(0) if len(self.producer) > 100_000 else None
+        dedup.flush(now_ms)
         self._count(counts, ages)
         return counts
 

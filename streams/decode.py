@@ -148,12 +148,18 @@ class RawDecoder:
                 f"schema id {schema_id} is {name or 'not a record schema'}, "
                 f"not {self._latest_name} of raw.{self.event_type}",
             )
-        if binary_layout(writer) == self._latest_layout:
-            plan = _Plan(self._read_latest)
-        else:
-            plan = _subset_plan(writer, self._latest) or _Plan(
-                None, parse_schema(strip_logical_types(writer)), self._reader
-            )
+        try:
+            if binary_layout(writer) == self._latest_layout:
+                plan = _Plan(self._read_latest)
+            else:
+                plan = _subset_plan(writer, self._latest) or _Plan(
+                    None, parse_schema(strip_logical_types(writer)), self._reader
+                )
+        except Exception as error:  # a registered schema fastavro cannot use
+            raise DecodeFailure(
+                Reason.UNKNOWN_SCHEMA,
+                f"schema id {schema_id} cannot be used: {type(error).__name__}: {error}",
+            ) from None
         self._plans[schema_id] = plan
         return plan
 

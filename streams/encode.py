@@ -3,21 +3,22 @@
 A clean record is the latest raw record with personal fields swapped for pseudonyms, followed
 by the clean_extras fields. Avro writes a record as its fields one after another, so:
 - raw fields that cleaning did not change are copied from the payload as they are;
-- the extras that follow from a code (agency, province, district names) are encoded once per
+- the extras that follow from a code (agency, province, district names) are encoded for every
   code when the encoder is built, and copied per record;
-- only changed fields, pseudonyms and lineage are encoded per record.
-Records read by fastavro (older writer schemas) have no field offsets and are encoded whole.
+- only changed fields, fields the writer lacked, pseudonyms and lineage are encoded per record.
+Records read by fastavro (writers the decoder cannot map onto the latest layout) come without
+field offsets and are encoded whole. A test pins the bytes to what fastavro writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from schemas.catalog import PSEUDONYM_SUFFIX, pii_fields
 from schemas.wire_format import header
 from streams.enrich import NO_DISTRICT, ReferenceTables
 from streams.flat_avro import Encoder, field_encoder
+
 
 class CleanEncoder:
     """Encodes records of one clean schema (`catalog.clean_schema(type)`) under `schema_id`."""

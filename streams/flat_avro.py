@@ -109,11 +109,16 @@ def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _long_lines(target: str, indent: str) -> list[str]:
+    """Inline one- and two-byte varints (small ints, string lengths up to 8 KB)."""
     return [
         f"{indent}b = buf[pos]",
         f"{indent}if b < 128:",
         f"{indent}    {target} = _ONE_BYTE[b]",
         f"{indent}    pos += 1",
+        f"{indent}elif buf[pos + 1] < 128:",
+        f"{indent}    z = buf[pos + 1] << 7 | b & 127",
+        f"{indent}    {target} = (z >> 1) ^ -(z & 1)",
+        f"{indent}    pos += 2",
         f"{indent}else:",
         f"{indent}    {target}, pos = _read_long(buf, pos)",
     ]

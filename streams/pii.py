@@ -37,7 +37,7 @@ _ID_ASCII_OFFSET = ord("0") * sum(_ID_WEIGHTS)
 # Byte shape of a payload for a C-speed pre-check: digit → 0, '-' or ' ' → 2, other → 1.
 _SHAPE = bytes(0 if 48 <= b <= 57 else 2 if b in b"- " else 1 for b in range(256))
 _PLAIN_SHAPE = bytes(13)
-_PRINTED_SHAPE = "0-0000-00000-00-0".encode().translate(_SHAPE)
+_PRINTED_SHAPE = b"0-0000-00000-00-0".translate(_SHAPE)
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 _SHA256_BLOCK = 64
 _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
@@ -56,6 +56,11 @@ def scrub_national_ids(text: str) -> str:
     if len(text) < 13:
         return text
     return _ID_IN_TEXT.sub(_mask_if_valid, text)
+
+
+def redact_ids(text: str) -> str:
+    """`text` with every ID-shaped number masked, valid or not: for dead-letter details."""
+    return _ID_IN_TEXT.sub(ID_MASK, text) if len(text) >= 13 else text
 
 
 def _mask_if_valid(match: re.Match[str]) -> str:

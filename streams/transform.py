@@ -38,7 +38,7 @@ from streams.decode import (
 )
 from streams.encode import CleanEncoder
 from streams.enrich import reference_tables
-from streams.pii import IdMasker, Pseudonymiser, scrub_national_ids
+from streams.pii import IdMasker, Pseudonymiser, redact_ids
 from streams.reasons import Reason
 from streams.rules.pseudonymise import PseudonymKey
 from streams.validate import DEFAULT_FUTURE_TOLERANCE_MS, Validator
@@ -88,24 +88,25 @@ class Transformer:
         tables = reference_tables()
         self.event_type = event_type
         self.key_id = key.key_id
-        self._decoder = RawDecoder(event_type, writer_schema)
-        self._cleaner = RecordCleaner(raw)
-        self._validator = Validator(event_type, raw, tables, future_tolerance_ms)
-        self._pseudonymiser = Pseudonymiser(raw, key)
-        self._id_masker = IdMasker(raw)
+        # Bound methods, looked up once: process() is the per-message hot path.
+        self._decode = RawDecoder(event_type, writer_schema).decode
+        self._clean = RecordCleaner(raw).clean
+        self._validate = Validator(event_type, raw, tables, future_tolerance_ms).check
+        self._pseudonymise = Pseudonymiser(raw, key).apply
+        self._mask_ids = IdMasker(raw).mask
         self._enrich = tables.enrich
-        self._encoder = CleanEncoder(
+        self._encode = CleanEncoder(
             raw, catalog.clean_schema(event_type), clean_schema_id, tables
-        )
+        ).encode
 
     def process(
         self, payload: bytes, partition: int, offset: int, now_ms: int
     ) -> Cleaned | Rejected:
         """Clean one message value read at (partition, offset); `now_ms` is processing time."""
         try:
-            record, source, starts, missing = self._decoder.decode(payload)
+            record, source, starts, missing = self._decode(payload)
         except DecodeFailure as failure:
-            return Rejected(failure.reason, scrub_national_ids(failure.detail))
+            return Rejected(failure.reason, redact_ids(failure.detail))
         except SchemaLookupFailed:
             raise
         except Exception as error:  # a bug must not stop the partition
@@ -113,18 +114,18 @@ class Transformer:
         event_id = record.get("event_id")
         try:
             changed = set(missing)
-            fixes = self._cleaner.clean(record, changed)
-            failure = self._validator.check(record, now_ms) or self._pseudonymiser.apply(record)
+            fixes = self._clean(record, changed)
+            failure = self._validate(record, now_ms) or self._pseudonymise(record)
             if failure is not None:
-                return Rejected(failure[0], scrub_national_ids(failure[1]), record["event_id"])
-            self._id_masker.mask(record, source, starts, changed, fixes)
+                return Rejected(failure[0], redact_ids(failure[1]), record["event_id"])
+            self._mask_ids(record, source, starts, changed, fixes)
             self._enrich(record)
             defects = [fix.value for fix in ordered(fixes)] if fixes else []
             record["defects_fixed"] = defects
             record["processed_at"] = now_ms
             record["source_partition"] = partition
             record["source_offset"] = offset
-            value = self._encoder.encode(record, source, starts, changed)
+            value = self._encode(record, source, starts, changed)
         except Exception as error:  # a bug must not stop the partition
             return Rejected(Reason.INVALID_VALUE, _unexpected(error), event_id)
         return Cleaned(record["event_id"], value, record, defects)
@@ -132,7 +133,7 @@ class Transformer:
 
 def _unexpected(error: Exception) -> str:
     detail = f"unexpected {type(error).__name__} while cleaning: {error}"
-    return scrub_national_ids(detail[:500])
+    return redact_ids(detail[:500])
 
 
 def build_transformers(

@@ -102,7 +102,7 @@ def stack(registry, tmp_path_factory):
 def simulate(env: dict[str, str], *args: str) -> dict:
     run = subprocess.run(
         [*GOVPULSE, "simulate", "--flat", "--json", *args],
-        env=env,
+        env={**env, "GOVPULSE_METRICS_PORT": "0"},
         capture_output=True,
         text=True,
         timeout=180,
@@ -272,7 +272,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_its_dedup_state(
             "--seed",
             "9",
         ],
-        env=env,
+        env={**env, "GOVPULSE_METRICS_PORT": "0"},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

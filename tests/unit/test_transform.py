@@ -53,6 +53,7 @@ def transformer(event_type: str, key: PseudonymKey = KEY, **kwargs: Any) -> Tran
 
 
 TRANSFORMERS = {t: transformer(t) for t in TYPES}
+CLEANERS = {t: RecordCleaner(catalog.raw_schema(t)) for t in TYPES}
 
 
 def payload(event_type: str, record: dict[str, Any], version: int | None = None) -> bytes:
@@ -100,7 +101,8 @@ for _district in reference.districts().values():
     DISTRICTS_OF.setdefault(_district.province_code, []).append(_district.code)
 
 dirty_text = st.text(
-    alphabet=st.sampled_from(list("กขคงจนมยรลวสหอะาำิีุูเแโไ่้๊๋็์ ABCxyz-/.")) | st.sampled_from(
+    alphabet=st.sampled_from(list("กขคงจนมยรลวสหอะาำิีุูเแโไ่้๊๋็์ ABCxyz-/."))
+    | st.sampled_from(
         list(thai_digits.THAI_DIGITS + ARABIC + "\u200b\u200c\u200d\u2060\ufeff\u00ad \t\n\u00a0")
     ),
     max_size=40,
@@ -288,7 +290,7 @@ def test_cleaning_a_clean_record_again_changes_nothing(case):
     event_type, record = case
     result = cleaned(event_type, record)
     again, changed = dict(result.record), set()
-    assert RecordCleaner(catalog.raw_schema(event_type)).clean(again, changed) == set()
+    assert CLEANERS[event_type].clean(again, changed) == set()
     assert again == result.record and changed == set()
 
 
@@ -340,16 +342,18 @@ def test_phone_numbers_in_any_notation_give_one_pseudonym():
     assert pseudonyms == {pseudonym(KEY, "0812345678")}
 
 
+SAME_KEY_AGAIN = transformer("service_request", PseudonymKey(KEY.key_id, KEY.secret))
+UNDER_OTHER_KEY = transformer("service_request", OTHER_KEY)
+
+
 @given(valid_ids)
 def test_pseudonyms_are_stable_per_key_and_differ_across_keys(citizen_id):
     value = payload("service_request", example(citizen_id=citizen_id))
-
-    def pseudonym_under(key: PseudonymKey) -> str:
-        result = transformer("service_request", key).process(value, 0, 0, NOW_MS)
-        return result.record["citizen_id_pseudonym"]
-
-    assert pseudonym_under(KEY) == pseudonym_under(PseudonymKey(KEY.key_id, KEY.secret))
-    assert pseudonym_under(KEY) != pseudonym_under(OTHER_KEY)
+    first, again, other = (
+        engine.process(value, 0, 0, NOW_MS).record["citizen_id_pseudonym"]
+        for engine in (TRANSFORMERS["service_request"], SAME_KEY_AGAIN, UNDER_OTHER_KEY)
+    )
+    assert first == again != other
 
 
 def test_key_id_is_null_when_the_record_holds_no_personal_data():
@@ -389,7 +393,9 @@ REASON_CASES = {
     Reason.INVALID_VALUE: lambda: payload("complaint", example("complaint", event_type="x")),
     Reason.UNKNOWN_AGENCY: lambda: payload("complaint", example("complaint", agency_code="NOPE")),
     Reason.UNKNOWN_PROVINCE: lambda: payload("complaint", example("complaint", province_code="99")),
-    Reason.UNKNOWN_DISTRICT: lambda: payload("complaint", example("complaint", district_code="1099")),
+    Reason.UNKNOWN_DISTRICT: lambda: payload(
+        "complaint", example("complaint", district_code="1099")
+    ),
     Reason.FUTURE_TIMESTAMP: lambda: payload(
         "complaint", example("complaint", occurred_at=AT + timedelta(minutes=7))
     ),
@@ -562,3 +568,18 @@ def test_the_logical_view_of_the_clean_record_matches_the_raw_example():
 
 def test_every_province_has_districts_for_the_strategies():
     assert all(DISTRICTS_OF.get(p) for p in PROVINCES)
+
+
+def test_an_id_in_a_wrong_field_does_not_reach_the_detail():
+    result = rejected("complaint", example("complaint", province_code="1101700203451"))
+    assert result.reason is Reason.UNKNOWN_PROVINCE
+    assert "1101700203451" not in result.detail
+
+
+def test_future_tolerance_can_be_tightened():
+    strict = transformer("complaint", future_tolerance_ms=0)
+    later = payload(
+        "complaint", example("complaint", occurred_at=AT + timedelta(minutes=1, seconds=1))
+    )
+    result = strict.process(later, 0, 0, NOW_MS)
+    assert isinstance(result, Rejected) and result.reason is Reason.FUTURE_TIMESTAMP
