@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # Debian packages the tests use: kcat (an independent Kafka client), prometheus (promtool, and
-# the Prometheus server `govpulse up` starts when present).
-SYSTEM_PACKAGES := kcat prometheus
+# the Prometheus server `govpulse up` starts when present), chromium + chromium-driver + Thai
+# fonts (the dashboard's browser test).
+SYSTEM_PACKAGES := kcat prometheus chromium chromium-driver fonts-thai-tlwg
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint install system-packages clean

@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument(
+        "--linger-ms", type=int, default=5, help="pre-fill producer linger: record-batch size"
+    )
+    parser.add_argument(
         "--py-spy", metavar="FILE", help="profile the worker with py-spy (collapsed stacks to FILE)"
     )
     args = parser.parse_args()
@@ -80,7 +83,11 @@ def main() -> None:
         generator = TrafficGenerator(
             seed=3, daily_rhythm=False, dirty_share=args.dirty_share, event_types=types
         )
-        producer = AgencyProducer(bootstrap_servers=broker.bootstrap, registry_url=registry.url)
+        producer = AgencyProducer(
+            bootstrap_servers=broker.bootstrap,
+            registry_url=registry.url,
+            config={"linger.ms": args.linger_ms},
+        )
         for _ in range(args.events):
             event_type, record, _ = generator.next_event()
             producer.send(event_type, record)

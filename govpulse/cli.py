@@ -226,7 +226,7 @@ def simulate(
         sys.exit(1)
 
 
-DEFAULT_METRICS_PORTS = {"simulator": 9101, "streams": 9102, "serve": 9103}
+DEFAULT_METRICS_PORTS = {"simulator": 9101, "streams": 9102, "serve": 9103, "dashboard": 9104}
 
 
 def start_metrics(settings: Settings, component: str) -> int:

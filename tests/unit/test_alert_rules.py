@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
@@ -39,45 +40,19 @@ def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, f"{result.args}\n{result.stdout}\n{result.stderr}"
 
 
-# -- a reader for the two YAML layouts of this project (PyYAML is not a dependency) -----------
-def entries(text: str, key: str) -> list[str]:
-    """The text of each list item that starts with `- <key>:`, up to the next item at its
-    indentation or a line indented less."""
-    lines = text.splitlines()
-    found = []
-    for index, line in enumerate(lines):
-        match = re.match(rf"^(\s*)- {key}:", line)
-        if not match:
-            continue
-        indent = len(match.group(1))
-        block = [line]
-        for following in lines[index + 1 :]:
-            stripped = following.strip()
-            if stripped and not stripped.startswith("#"):
-                following_indent = len(following) - len(following.lstrip())
-                if following_indent <= indent:
-                    break
-            block.append(following)
-        found.append("\n".join(block))
-    return found
-
-
-def field(block: str, name: str) -> str | None:
-    match = re.search(rf"^\s*(?:- )?{name}:\s*(.*)$", block, re.M)
-    return match.group(1).strip().strip("\"'") if match else None
-
-
-def alert_rules() -> dict[str, str]:
-    return {field(block, "alert"): block for block in entries(ALERTS.read_text(), "alert")}
+def alert_rules() -> dict[str, dict]:
+    groups = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+    return {rule["alert"]: rule for group in groups for rule in group["rules"] if "alert" in rule}
 
 
 def alert_cases() -> list[tuple[str, bool]]:
     """(alertname, fires) for every alert_rule_test case of the promtool tests."""
-    cases = []
-    for block in entries(ALERT_TESTS.read_text(), "eval_time"):
-        expected = field(block, "exp_alerts")
-        cases.append((field(block, "alertname"), expected != "[]" and "exp_labels:" in block))
-    return cases
+    tests = yaml.safe_load(ALERT_TESTS.read_text(encoding="utf-8"))["tests"]
+    return [
+        (case["alertname"], bool(case.get("exp_alerts")))
+        for test in tests
+        for case in test.get("alert_rule_test", [])
+    ]
 
 
 def github_anchors(markdown: str) -> set[str]:
@@ -140,10 +115,13 @@ def test_every_alert_has_a_test_where_it_fires_and_one_where_it_does_not():
 @pytest.mark.parametrize("name", sorted(alert_rules()))
 def test_alert_has_severity_summary_description_and_runbook(name: str):
     rule = alert_rules()[name]
-    assert field(rule, "severity") in {"page", "ticket"}
-    assert field(rule, "for"), f"{name} has no for: duration"
-    assert "$value" in (field(rule, "summary") or "") + rule.split("description:")[-1]
-    assert field(rule, "runbook_url") == f"README.md#runbook-{name.lower()}"
+    assert rule["labels"]["severity"] in {"page", "ticket"}
+    assert rule.get("for"), f"{name} has no for: duration"
+    annotations = rule["annotations"]
+    assert (
+        annotations["summary"] and "$value" in annotations["summary"] + annotations["description"]
+    )
+    assert annotations["runbook_url"] == f"README.md#runbook-{name.lower()}"
 
 
 @pytest.mark.parametrize("name", sorted(alert_rules()))

@@ -1,0 +1,657 @@
+"""The dashboard's SQL: constant text, bound parameters, answers shaped for JSON.
+
+Rules every query here follows:
+
+- The text is constant. The only parts chosen at run time are the database name (validated
+  as an identifier when the app is built, from configuration, never from a request), filter
+  clauses picked from the fixed `_FILTERS` table, and a breakdown column picked from
+  `params.BREAKDOWN_DIMENSIONS`. Values always travel as ClickHouse query parameters
+  (`{name:Type}` bound by clickhouse-connect), so request text is never parsed as SQL.
+- Live charts read the per-minute rollups (`activity_minute` and the per-type `*_minute`
+  tables), never the raw `events_*` tables: the rollups hold at most one row per minute and
+  dimension combination, so a refresh costs the same whatever the event rate.
+- One exception, the district drill-down of a province: the rollups deliberately have no
+  district dimension (it would multiply their rows ~12×, see sinks/ddl/0003_activity_minute.sql),
+  so district counts read `events_*`, constrained by the leading primary-key column
+  (`province_code`, then `agency_code` when an agency is picked) and the time range, which
+  reads one province's range of each table. It runs only in the provincial view.
+- Timestamps leave ClickHouse as Unix seconds (`toUnixTimestamp`): chdb may drop the zone of
+  a `DateTime('UTC')` column in its output, an integer cannot be misread.
+
+Each public method is blocking (clickhouse-connect is synchronous); `dashboard.app` runs them
+in a thread executor.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from dashboard.params import BREAKDOWN_DIMENSIONS, Query, Window
+from schemas.catalog import EVENT_TYPES
+from schemas.reference import agencies, districts, provinces, region_of
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Filter clauses a request can switch on, by parameter name. Text fixed here; values bound.
+_FILTERS = {
+    "province": "province_code = {province:String}",
+    "agency": "agency_code = {agency:String}",
+}
+_IN_WINDOW = (
+    "minute >= toDateTime({start:UInt32}, 'UTC') AND minute < toDateTime({end:UInt32}, 'UTC')"
+)
+_BUCKET = "intDiv(toUnixTimestamp(minute), {step:UInt32}) * {step:UInt32}"
+TOP_AGENCIES = 10
+TOP_SERVICES = 8
+# Freshness looks for the newest insert among rollup rows of the last two hours of event time,
+# then of the last day: bounded, so the query stays cheap however much history is kept.
+FRESHNESS_FIRST_LOOKBACK_SECONDS = 2 * 3600
+FRESHNESS_LOOKBACK_SECONDS = 24 * 3600
+# The dead-letter rate is taken over the current minute and the four before it.
+DEAD_LETTER_WINDOW_MINUTES = 5
+# Service names are not in the rollup (service_code is); they are looked up from the raw
+# table now and then, since a service's name changes rarely.
+SERVICE_NAMES_TTL_SECONDS = 300.0
+REQUIRED_TABLES = (
+    "activity_minute",
+    "service_request_minute",
+    "complaint_minute",
+    "net_pracharat_minute",
+    "digital_center_minute",
+    "dead_letters_minute",
+    *(f"events_{event_type}" for event_type in EVENT_TYPES),
+)
+
+
+def _number(value: Any) -> float | int | None:
+    """A JSON-friendly number: Decimals to float, NaN (empty quantile) to None."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def _names(code: str, table: dict[str, Any]) -> dict[str, str]:
+    item = table.get(code)
+    if item is None:  # a code the rollup holds but reference data no longer has
+        return {"name_th": code, "name_en": code}
+    return {"name_th": item.name_th, "name_en": item.name_en}
+
+
+class DashboardQueries:
+    """Every read the dashboard makes, against one database."""
+
+    def __init__(self, client: Client, database: str | None = None) -> None:
+        database = database or client.database or "default"
+        if not _IDENTIFIER.fullmatch(database):
+            raise ValueError(
+                f"dashboard database {database!r}: expected a plain identifier "
+                "(letters, digits, underscore; not starting with a digit)"
+            )
+        self.client = client
+        self.database = database
+        self._service_names: dict[str, str] = {}
+        self._service_names_at = -SERVICE_NAMES_TTL_SECONDS
+        self._service_names_lock = threading.Lock()
+
+    def missing_tables(self) -> list[str]:
+        """Tables the dashboard reads that the database lacks (empty: ready to serve).
+
+        The dashboard never creates tables (in server mode it is a read-only user), so a
+        missing one means `govpulse migrate` has not run against this database.
+        """
+        rows = self._rows(
+            "SELECT name FROM system.tables "
+            "WHERE database = {db:String} AND name IN {names:Array(String)}",
+            {"db": self.database, "names": list(REQUIRED_TABLES)},
+        )
+        present = {name for (name,) in rows}
+        return [name for name in REQUIRED_TABLES if name not in present]
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _sql(self, text: str, query: Query | None = None, allow: Sequence[str] = ()) -> str:
+        """Fill in `$db` and `$filters` (the switched-on clauses of `_FILTERS`)."""
+        clauses = []
+        if query is not None:
+            for name in allow:
+                if getattr(query, name) is not None:
+                    clauses.append(_FILTERS[name])
+        filters = "".join(f" AND {clause}" for clause in clauses)
+        return text.replace("$db", self.database).replace("$filters", filters)
+
+    @staticmethod
+    def _params(query: Query, window: Window, **extra: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"start": window.start, "end": window.end, "step": window.step}
+        if query.province is not None:
+            params["province"] = query.province
+        if query.agency is not None:
+            params["agency"] = query.agency
+        params.update(extra)
+        return params
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.client.query(sql, parameters=params).result_rows]
+
+    @staticmethod
+    def _window_info(query: Query, window: Window) -> dict[str, Any]:
+        return {
+            "range": query.range.name,
+            "start": window.start,
+            "end": window.end,
+            "step_seconds": window.step,
+            "province": query.province,
+            "agency": query.agency,
+        }
+
+    # -- endpoints -------------------------------------------------------------------------
+    def overview(self, query: Query, window: Window) -> dict[str, Any]:
+        """Headline figures: events by type, citizens, baht, events in the last full minute.
+
+        One pass without GROUP BY: per-type counts are sumIf columns, so the costly state merge
+        (uniqMerge of citizens) runs once, not once per type and again for a total. Pipeline
+        latency is a live-health figure and comes with /api/freshness (last five minutes).
+        """
+        per_type = ", ".join(f"sumIf(events, event_type = '{t}')" for t in EVENT_TYPES)
+        sql = self._sql(
+            f"""
+            SELECT {per_type},
+                   uniqMerge(citizens),
+                   sum(amount_thb),
+                   sumIf(events, minute = toDateTime({{last_minute:UInt32}}, 'UTC'))
+            FROM $db.activity_minute
+            WHERE {_IN_WINDOW}$filters
+            """,
+            query,
+            ("province", "agency"),
+        )
+        last_minute = (int(time.time()) // 60 - 1) * 60  # the last complete minute
+        row = self._rows(sql, self._params(query, window, last_minute=last_minute))[0]
+        by_type = {t: int(n) for t, n in zip(EVENT_TYPES, row, strict=False)}
+        citizens, amount, last = row[len(EVENT_TYPES) :]
+        return {
+            **self._window_info(query, window),
+            "events": sum(by_type.values()),
+            "events_by_type": by_type,
+            "citizens": int(citizens),
+            "amount_thb": _number(amount) or 0.0,
+            "events_last_minute": int(last),
+        }
+
+    def timeseries(self, query: Query, window: Window) -> dict[str, Any]:
+        """Events per bucket and type, zero-filled, per minute of event time."""
+        sql = self._sql(
+            f"""
+            SELECT {_BUCKET} AS t, event_type, sum(events)
+            FROM $db.activity_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY t, event_type
+            """,
+            query,
+            ("province", "agency"),
+        )
+        buckets = window.buckets
+        index = {t: i for i, t in enumerate(buckets)}
+        series = {t: [0] * len(buckets) for t in EVENT_TYPES}
+        for t, event_type, events in self._rows(sql, self._params(query, window)):
+            if event_type in series and t in index:
+                series[event_type][index[t]] = int(events)
+        # Per-minute rates: a bucket wider than a minute is divided by its minutes.
+        per_minute = window.step / 60
+        return {
+            **self._window_info(query, window),
+            "t": buckets,
+            "events_per_minute": {
+                t: [round(v / per_minute, 2) for v in values] for t, values in series.items()
+            },
+        }
+
+    def ministries(self, query: Query, window: Window) -> dict[str, Any]:
+        """Events by ministry (split by type) and the most active departments."""
+        sql = self._sql(
+            f"""
+            SELECT agency_code, ministry_code, event_type, sum(events)
+            FROM $db.activity_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY agency_code, ministry_code, event_type
+            """,
+            query,
+            ("province", "agency"),
+        )
+        by_ministry: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(EVENT_TYPES, 0))
+        by_agency: dict[str, int] = defaultdict(int)
+        for agency, ministry, event_type, events in self._rows(sql, self._params(query, window)):
+            if event_type in EVENT_TYPES:
+                by_ministry[ministry][event_type] += int(events)
+            by_agency[agency] += int(events)
+        table = agencies()
+        ministries = sorted(
+            (
+                {
+                    "code": code,
+                    **_names(code, table),
+                    "events": sum(types.values()),
+                    "events_by_type": types,
+                }
+                for code, types in by_ministry.items()
+            ),
+            key=lambda m: (-m["events"], m["code"]),
+        )
+        top = sorted(by_agency.items(), key=lambda item: (-item[1], item[0]))[:TOP_AGENCIES]
+        departments = [
+            {
+                "code": code,
+                **_names(code, table),
+                "ministry_code": table[code].ministry_code if code in table else None,
+                "events": events,
+            }
+            for code, events in top
+        ]
+        return {
+            **self._window_info(query, window),
+            "ministries": ministries,
+            "departments": departments,
+        }
+
+    def provinces(self, query: Query, window: Window) -> dict[str, Any]:
+        """Events per province and type, every province listed (zero when quiet)."""
+        sql = self._sql(
+            f"""
+            SELECT province_code, event_type, sum(events)
+            FROM $db.activity_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY province_code, event_type
+            """,
+            query,
+            ("agency",),
+        )
+        counts: dict[str, dict[str, int]] = {
+            code: dict.fromkeys(EVENT_TYPES, 0) for code in provinces()
+        }
+        for province, event_type, events in self._rows(sql, self._params(query, window)):
+            if province in counts and event_type in EVENT_TYPES:
+                counts[province][event_type] += int(events)
+        rows = [
+            {"code": code, "events": sum(types.values()), "events_by_type": types}
+            for code, types in counts.items()
+        ]
+        return {
+            **self._window_info(query, window),
+            "max_events": max((r["events"] for r in rows), default=0),
+            "provinces": rows,
+        }
+
+    def province(self, query: Query, window: Window) -> dict[str, Any]:
+        """One province: its agencies (rollup) and its districts (raw tables, by key prefix)."""
+        assert query.province is not None
+        code = query.province
+        agency_sql = self._sql(
+            f"""
+            SELECT agency_code, event_type, sum(events)
+            FROM $db.activity_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY agency_code, event_type
+            """,
+            query,
+            ("province", "agency"),
+        )
+        params = self._params(query, window)
+        by_agency: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(EVENT_TYPES, 0))
+        for agency, event_type, events in self._rows(agency_sql, params):
+            if event_type in EVENT_TYPES:
+                by_agency[agency][event_type] += int(events)
+        table = agencies()
+        agency_rows = sorted(
+            (
+                {"code": a, **_names(a, table), "events": sum(t.values()), "events_by_type": t}
+                for a, t in by_agency.items()
+            ),
+            key=lambda r: (-r["events"], r["code"]),
+        )
+        # District drill-down from the raw tables: see the module docstring for why.
+        parts = [
+            self._sql(
+                f"""
+                SELECT '{event_type}' AS event_type, district_code, count() AS n
+                FROM $db.events_{event_type}
+                WHERE province_code = {{province:String}}
+                  AND occurred_at >= toDateTime({{start:UInt32}}, 'UTC')
+                  AND occurred_at < toDateTime({{end:UInt32}}, 'UTC')$filters
+                GROUP BY district_code
+                """,
+                query,
+                ("agency",),
+            )
+            for event_type in EVENT_TYPES  # constant names from the catalogue
+        ]
+        district_sql = "\nUNION ALL\n".join(parts)
+        own = {d.code: d for d in districts().values() if d.province_code == code}
+        counts: dict[str | None, dict[str, int]] = {
+            d: dict.fromkeys(EVENT_TYPES, 0) for d in sorted(own)
+        }
+        for event_type, district, n in self._rows(district_sql, params):
+            key = district if district in own else None
+            counts.setdefault(key, dict.fromkeys(EVENT_TYPES, 0))[event_type] += int(n)
+        district_rows = [
+            {
+                "code": d,
+                **(_names(d, own) if d else {"name_th": "ไม่ระบุอำเภอ", "name_en": "No district"}),
+                "events": sum(t.values()),
+                "events_by_type": t,
+            }
+            for d, t in counts.items()
+        ]
+        district_rows.sort(key=lambda r: (-r["events"], r["code"] or "~"))
+        region = region_of(code)
+        return {
+            **self._window_info(query, window),
+            "code": code,
+            **_names(code, provinces()),
+            "region": {"code": region.code, "name_th": region.name_th, "name_en": region.name_en},
+            "events": sum(r["events"] for r in agency_rows),
+            "agencies": agency_rows,
+            "districts": district_rows,
+        }
+
+    def service_requests(self, query: Query, window: Window) -> dict[str, Any]:
+        """Outcomes by status, top services with completion share, processing time."""
+        sql = self._sql(
+            f"""
+            SELECT service_code, agency_code, status, sum(requests),
+                   sum(satisfaction_sum), sum(satisfaction_count)
+            FROM $db.service_request_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY service_code, agency_code, status
+            """,
+            query,
+            ("province", "agency"),
+        )
+        params = self._params(query, window)
+        by_status: dict[str, int] = defaultdict(int)
+        services: dict[str, dict[str, Any]] = {}
+        score_sum = score_count = 0
+        for service, agency, status, requests, s_sum, s_count in self._rows(sql, params):
+            by_status[status] += int(requests)
+            entry = services.setdefault(
+                service, {"code": service, "agency_code": agency, "requests": 0, "by_status": {}}
+            )
+            entry["requests"] += int(requests)
+            entry["by_status"][status] = entry["by_status"].get(status, 0) + int(requests)
+            score_sum += int(s_sum)
+            score_count += int(s_count)
+        timing_sql = self._sql(
+            f"""
+            SELECT quantileTDigestMerge(0.5)(processing_seconds),
+                   quantileTDigestMerge(0.9)(processing_seconds)
+            FROM $db.activity_minute
+            WHERE event_type = 'service_request' AND {_IN_WINDOW}$filters
+            """,
+            query,
+            ("province", "agency"),
+        )
+        timing = self._rows(timing_sql, params)
+        p50, p90 = timing[0] if timing else (None, None)
+        names = self.service_names()
+        top = sorted(services.values(), key=lambda s: (-s["requests"], s["code"]))[:TOP_SERVICES]
+        for entry in top:
+            entry["name"] = names.get(entry["code"], entry["code"])
+        total = sum(by_status.values())
+        return {
+            **self._window_info(query, window),
+            "requests": total,
+            "by_status": dict(sorted(by_status.items(), key=lambda kv: -kv[1])),
+            "processing_seconds_p50": _number(p50),
+            "processing_seconds_p90": _number(p90),
+            "satisfaction_avg": round(score_sum / score_count, 2) if score_count else None,
+            "top_services": top,
+        }
+
+    def service_names(self) -> dict[str, str]:
+        """service_code → service_name, refreshed every few minutes from the raw table.
+
+        Bounded to the last day of events (partition min/max pruning); a code not seen then
+        is shown as its code. Read outside any request's critical path most of the time.
+        """
+        with self._service_names_lock:
+            if time.monotonic() - self._service_names_at < SERVICE_NAMES_TTL_SECONDS:
+                return self._service_names
+            rows = self._rows(
+                self._sql(
+                    """
+                    SELECT service_code, any(service_name)
+                    FROM $db.events_service_request
+                    WHERE occurred_at >= now() - INTERVAL 1 DAY
+                    GROUP BY service_code
+                    """
+                ),
+                {},
+            )
+            self._service_names = {code: name for code, name in rows}
+            self._service_names_at = time.monotonic()
+            return self._service_names
+
+    def complaints(self, query: Query, window: Window) -> dict[str, Any]:
+        """Complaints by category, severity and status; 1111 share; median resolution."""
+        sql = self._sql(
+            f"""
+            SELECT category, severity, status, via_1111, sum(complaints)
+            FROM $db.complaint_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY category, severity, status, via_1111
+            """,
+            query,
+            ("province", "agency"),
+        )
+        params = self._params(query, window)
+        by_category: dict[str, int] = defaultdict(int)
+        by_severity: dict[str, int] = defaultdict(int)
+        by_status: dict[str, int] = defaultdict(int)
+        via_1111 = 0
+        for category, severity, status, hotline, n in self._rows(sql, params):
+            by_category[category] += int(n)
+            by_severity[severity] += int(n)
+            by_status[status] += int(n)
+            via_1111 += int(n) if hotline else 0
+        resolution_sql = self._sql(
+            f"""
+            SELECT quantileTDigestMerge(0.5)(resolution_days)
+            FROM $db.complaint_minute
+            WHERE {_IN_WINDOW}$filters
+            """,
+            query,
+            ("province", "agency"),
+        )
+        resolution = self._rows(resolution_sql, params)
+        total = sum(by_category.values())
+
+        def ranked(counts: dict[str, int]) -> dict[str, int]:
+            return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+        return {
+            **self._window_info(query, window),
+            "complaints": total,
+            "by_category": ranked(by_category),
+            "by_severity": ranked(by_severity),
+            "by_status": ranked(by_status),
+            "via_1111": via_1111,
+            "resolution_days_p50": _number(resolution[0][0]) if resolution else None,
+        }
+
+    def net_pracharat(self, query: Query, window: Window) -> dict[str, Any]:
+        """Village Wi-Fi: totals for the range and sessions per bucket.
+
+        Two queries rather than GROUP BY ROLLUP: the series needs only sums, and the state
+        merges (distinct access points, latency t-digest) then run once, for the total.
+        """
+        totals_sql = self._sql(
+            f"""
+            SELECT sum(reports), uniqMerge(access_points), sum(sessions), sum(devices_sum),
+                   sum(bytes_down), sum(bytes_up), quantileTDigestMerge(0.5)(latency_ms)
+            FROM $db.net_pracharat_minute
+            WHERE {_IN_WINDOW}$filters
+            """,
+            query,
+            ("province", "agency"),
+        )
+        series_sql = self._sql(
+            f"""
+            SELECT {_BUCKET} AS t, sum(sessions)
+            FROM $db.net_pracharat_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY t
+            """,
+            query,
+            ("province", "agency"),
+        )
+        params = self._params(query, window)
+        total = self._rows(totals_sql, params)[0]
+        buckets = window.buckets
+        index = {t: i for i, t in enumerate(buckets)}
+        sessions = [0] * len(buckets)
+        for t, n in self._rows(series_sql, params):
+            if t in index:
+                sessions[index[t]] = int(n)
+        return {
+            **self._window_info(query, window),
+            "reports": int(total[0]),
+            "access_points": int(total[1]),
+            "sessions": int(total[2]),
+            "devices_upper_bound": int(total[3]),
+            "bytes_down": int(total[4]),
+            "bytes_up": int(total[5]),
+            "latency_ms_p50": _number(total[6]),
+            "t": buckets,
+            "sessions_series": sessions,
+        }
+
+    def digital_centers(self, query: Query, window: Window) -> dict[str, Any]:
+        """Community digital centres: activities, participants, online-order sales by product."""
+        sql = self._sql(
+            f"""
+            SELECT activity, product_category, sum(activities), sum(participants),
+                   sum(order_amount_thb)
+            FROM $db.digital_center_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY activity, product_category
+            """,
+            query,
+            ("province", "agency"),
+        )
+        by_activity: dict[str, dict[str, int]] = {}
+        by_product: dict[str, dict[str, Any]] = {}
+        sales = Decimal(0)
+        for activity, product, n, participants, amount in self._rows(
+            sql, self._params(query, window)
+        ):
+            entry = by_activity.setdefault(activity, {"activities": 0, "participants": 0})
+            entry["activities"] += int(n)
+            entry["participants"] += int(participants)
+            if activity == "ONLINE_ORDER":
+                sales += amount
+                item = by_product.setdefault(product or "", {"orders": 0, "amount_thb": Decimal(0)})
+                item["orders"] += int(n)
+                item["amount_thb"] += amount
+        products = sorted(
+            (
+                {"code": code, "orders": v["orders"], "amount_thb": float(v["amount_thb"])}
+                for code, v in by_product.items()
+            ),
+            key=lambda p: -p["amount_thb"],
+        )
+        return {
+            **self._window_info(query, window),
+            "activities": sum(a["activities"] for a in by_activity.values()),
+            "participants": sum(a["participants"] for a in by_activity.values()),
+            "orders": by_activity.get("ONLINE_ORDER", {}).get("activities", 0),
+            "sales_thb": float(sales),
+            "by_activity": dict(sorted(by_activity.items(), key=lambda kv: -kv[1]["activities"])),
+            "by_product": products,
+        }
+
+    def breakdown(self, query: Query, window: Window) -> dict[str, Any]:
+        """Events grouped by one whitelisted dimension of activity_minute."""
+        assert query.by is not None
+        column = BREAKDOWN_DIMENSIONS[query.by]  # KeyError is impossible after validation
+        sql = self._sql(
+            f"""
+            SELECT {column} AS k, sum(events) AS n
+            FROM $db.activity_minute
+            WHERE {_IN_WINDOW}$filters
+            GROUP BY k
+            ORDER BY n DESC, k
+            """,
+            query,
+            ("province", "agency"),
+        )
+        rows = self._rows(sql, self._params(query, window))
+        return {
+            **self._window_info(query, window),
+            "by": query.by,
+            "rows": [{"key": key, "events": int(n)} for key, n in rows],
+        }
+
+    def freshness(self) -> dict[str, Any]:
+        """Seconds since the newest stored event; dead letters of the last five minutes.
+
+        Both figures come from the rollups (max(last_inserted_at), dead_letters_minute) and
+        use ClickHouse's clock, the same clock that stamped inserted_at. The newest insert is
+        looked for among the last two hours of event time first (a few milliseconds however
+        much history is kept), and only when those are empty among the last day.
+        """
+        newest_sql = self._sql(
+            """
+            SELECT toUnixTimestamp64Milli(now64(3)),
+                   toUnixTimestamp64Milli(max(last_inserted_at)),
+                   count() > 0
+            FROM $db.activity_minute
+            WHERE minute >= now() - toIntervalSecond({lookback:UInt32})
+            """
+        )
+        for lookback in (FRESHNESS_FIRST_LOOKBACK_SECONDS, FRESHNESS_LOOKBACK_SECONDS):
+            now_ms, newest_ms, any_rows = self._rows(newest_sql, {"lookback": lookback})[0]
+            if any_rows:
+                break
+        window = DEAD_LETTER_WINDOW_MINUTES - 1
+        recent_sql = self._sql(
+            """
+            SELECT sum(events), quantileTDigestMerge(0.5)(pipeline_latency_ms)
+            FROM $db.activity_minute
+            WHERE minute >= toStartOfMinute(now()) - toIntervalMinute({dl:UInt32})
+            """
+        )
+        recent_events, latency = self._rows(recent_sql, {"dl": window})[0]
+        dead_sql = self._sql(
+            """
+            SELECT event_type, reason, sum(dead_letters)
+            FROM $db.dead_letters_minute
+            WHERE minute >= toStartOfMinute(now()) - toIntervalMinute({dl:UInt32})
+            GROUP BY event_type, reason
+            ORDER BY 3 DESC
+            """
+        )
+        dead_rows = self._rows(dead_sql, {"dl": window})
+        dead = sum(int(n) for _, _, n in dead_rows)
+        recent = int(recent_events)
+        seen = recent + dead
+        return {
+            "now_ms": int(now_ms),
+            "newest_inserted_ms": int(newest_ms) if any_rows else None,
+            "freshness_seconds": round((now_ms - newest_ms) / 1000, 1) if any_rows else None,
+            "pipeline_latency_ms_p50": _number(latency),
+            "window_minutes": DEAD_LETTER_WINDOW_MINUTES,
+            "events": recent,
+            "dead_letters": dead,
+            "dead_letter_rate": round(dead / seen, 4) if seen else 0.0,
+            "dead_letters_by_reason": [
+                {"event_type": t, "reason": r, "dead_letters": int(n)} for t, r, n in dead_rows
+            ],
+        }

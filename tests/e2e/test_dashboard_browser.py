@@ -1,0 +1,275 @@
+"""The dashboard page in real headless Chromium, over a ClickHouse database fed live.
+
+The app is served from this process on a free loopback port; a thread keeps inserting clean
+events (as the sink would) twice a second, so the page sees live traffic. Driven with Selenium
+through Debian's `chromium` and `chromium-driver` (no browser download). Screenshots go to a
+temporary folder (path printed); with GOVPULSE_DOCS_SCREENSHOT=1 the national view in English
+is also written to docs/dashboard.png for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboard.app import build_app
+from dashboard.background import BackgroundServer
+from dashboard.synthetic import SyntheticTraffic, insert_dead_letters, insert_events
+from sinks.migrations import migrate
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+LAPTOP = (1600, 1000)
+FEED_EVERY_SECONDS = 0.5
+
+
+class LiveFeed:
+    """Inserts a few events (and now and then a dead letter) every half second until stopped."""
+
+    def __init__(self, client: Any, database: str) -> None:
+        self.client, self.database = client, database
+        self.traffic = SyntheticTraffic(seed=66)
+        self.stopping = threading.Event()
+        self.batches = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            now = datetime.now(UTC)
+            batch = self.traffic.events(15, now - timedelta(seconds=FEED_EVERY_SECONDS), now)
+            insert_events(self.client, self.database, batch)
+            if self.batches % 4 == 0:
+                insert_dead_letters(
+                    self.client, self.database, self.traffic.dead_letters(1, now, now)
+                )
+            self.batches += 1
+            self.stopping.wait(FEED_EVERY_SECONDS)
+
+    def __enter__(self) -> LiveFeed:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def site(clickhouse) -> Iterator[str]:
+    """The dashboard's URL, over an hour of history and a live feed."""
+    database = f"dash_e2e_{uuid.uuid4().hex[:8]}"
+    migrate(clickhouse, database=database)
+    traffic = SyntheticTraffic(seed=65)
+    now = datetime.now(UTC)
+    insert_events(clickhouse, database, traffic.events(6000, now - timedelta(minutes=55), now))
+    insert_dead_letters(
+        clickhouse, database, traffic.dead_letters(40, now - timedelta(minutes=5), now)
+    )
+    with (
+        LiveFeed(clickhouse, database),
+        BackgroundServer(build_app(clickhouse, database)) as server,
+    ):
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("dashboard-screenshots")
+    print(f"\nscreenshots in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install ...)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        f"--window-size={LAPTOP[0]},{LAPTOP[1]}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception:  # element not there yet, stale while re-rendered
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def text(driver: Any, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def painted_pixels(driver: Any, css: str) -> int:
+    """Non-transparent pixels of the canvas under `css`: proof a chart was drawn."""
+    return driver.execute_script(
+        """
+        const canvas = document.querySelector(arguments[0]);
+        if (!canvas) return 0;
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let painted = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted++;
+        return painted;
+        """,
+        css,
+    )
+
+
+def load(driver: Any, url: str) -> None:
+    driver.get(url)
+    driver.refresh()  # the hash alone does not reload a page already at that path
+    wait_until(
+        lambda: driver.execute_script("return document.body.dataset.refreshed"),
+        15,
+        "the first refresh of the panels",
+    )
+
+
+def test_national_page_renders_its_charts_and_map(browser: Any, site: str, shots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    load(browser, f"{site}/#lang=th&range=1h")
+    assert text(browser, "h1") == "GovPulse ชีพจรภาครัฐ"
+    wait_until(lambda: painted_pixels(browser, "#chart-timeseries canvas") > 2000, 10, "chart")
+    points = browser.find_element(By.ID, "chart-timeseries").get_attribute("data-points")
+    assert points == "60"
+    tiles = browser.find_elements(By.CSS_SELECTOR, "#map .tile")
+    assert len(tiles) == 77
+    active = wait_until(
+        lambda: sum(int(t.get_attribute("data-events") or 0) > 0 for t in tiles) >= 60,
+        10,
+        "most provinces coloured by activity",
+    )
+    assert active
+    kpi = text(browser, "[data-kpi=total_events] .kpi-value").replace(",", "")
+    assert int(kpi) >= 6000
+    for panel in ("ministries", "departments", "services", "complaints", "products", "channels"):
+        rows = browser.find_elements(By.CSS_SELECTOR, f"#{panel} .bar-row")
+        assert rows, f"panel {panel} is empty"
+    assert painted_pixels(browser, "#chart-sessions canvas") > 200
+    browser.save_screenshot(str(shots / "national-th.png"))
+
+
+def test_freshness_figure_updates_within_five_seconds(browser: Any, site: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    figure = browser.find_element(By.ID, "freshness")
+    first = wait_until(lambda: figure.get_attribute("data-newest"), 5, "a freshness figure")
+    wait_until(
+        lambda: figure.get_attribute("data-newest") not in ("", first),
+        5,
+        "the freshness figure to move on to newer data",
+    )
+    seconds = float(figure.text.split()[0])
+    assert 0 <= seconds < 10
+    badge = browser.find_element(By.ID, "freshness-badge")
+    assert "bad" not in (badge.get_attribute("class") or "").split()
+
+
+def test_language_switch_changes_the_labels(browser: Any, site: str, shots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    assert text(browser, "[data-kpi=total_events] .kpi-label") == "เหตุการณ์ทั้งหมด"
+    browser.find_element(By.ID, "lang").click()
+    wait_until(lambda: text(browser, "h1") == "GovPulse: government activity", 3, "English title")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    assert text(browser, "[data-kpi=total_events] .kpi-label") == "Events"
+    assert text(browser, "#view-title") == "National view"
+    assert "Service requests" in text(browser, "#chart-timeseries .u-legend")
+    assert "lang=en" in browser.current_url
+    time.sleep(2.5)  # one more refresh, so the screenshot shows live figures in English
+    browser.save_screenshot(str(shots / "national-en.png"))
+    if os.environ.get("GOVPULSE_DOCS_SCREENSHOT") == "1":
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shots / "national-en.png", DOCS_SCREENSHOT)
+
+
+def test_clicking_a_province_opens_its_view(browser: Any, site: str, shots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, '#map .tile[data-code="76"]').click()
+    wait_until(lambda: text(browser, "#view-title") == "Province Phetchaburi", 3, "province title")
+    assert "province=76" in browser.current_url
+    districts = wait_until(
+        lambda: browser.find_elements(By.CSS_SELECTOR, "#districts .bar-row"),
+        5,
+        "the district drill-down",
+    )
+    assert districts
+    assert browser.find_elements(By.CSS_SELECTOR, "#agencies .bar-row")
+    tile = browser.find_element(By.CSS_SELECTOR, '#map .tile[data-code="76"]')
+    assert "selected" in tile.get_attribute("class").split()
+    picker = browser.find_element(By.ID, "province-picker")
+    assert picker.get_attribute("value") == "76"
+    browser.save_screenshot(str(shots / "province-76.png"))
+    browser.find_element(By.ID, "back").click()
+    wait_until(lambda: text(browser, "#view-title") == "National view", 3, "back to national")
+    assert not browser.find_element(By.ID, "panel-districts").is_displayed()
+
+
+def test_a_province_can_be_picked_from_the_list(browser: Any, site: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "province-picker")).select_by_value("50")
+    wait_until(lambda: text(browser, "#view-title") == "Province Chiang Mai", 3, "Chiang Mai")
+    browser.find_element(By.ID, "back").click()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1366, 768), (3840, 2160)], ids=["laptop", "wall"])
+def test_page_fits_laptops_and_wall_screens(
+    browser: Any, site: str, shots: Path, width: int, height: int
+) -> None:
+    browser.set_window_size(width, height)
+    try:
+        load(browser, f"{site}/#lang=en&range=15m")
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - window.innerWidth"
+        )
+        assert overflow <= 0
+        size = browser.execute_script(
+            "return parseFloat(getComputedStyle(document.querySelector('.kpi-value')).fontSize)"
+        )
+        assert size >= (40 if width >= 3000 else 22)  # readable from across the room
+        browser.save_screenshot(str(shots / f"screen-{width}x{height}.png"))
+    finally:
+        browser.set_window_size(*LAPTOP)
