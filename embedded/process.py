@@ -20,9 +20,13 @@ class ServiceError(RuntimeError):
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
+    # Only when the parent itself was killed hard: an orderly stop sends SIGTERM and waits.
+    # SIGKILL, not SIGTERM: a worker shutting down gracefully would wait for a broker that
+    # died with the same parent (the simulator's flush, Faust's commit). Every service is
+    # safe to kill: at-least-once offsets, idempotent inserts, a transactional registry.
     # Not on Linux: the parent's signal handlers still stop children on a clean exit.
     with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -55,7 +55,9 @@ def settings() -> None:
     """Print every setting, its environment variable and its current value."""
     current = settings_or_exit()
     for name, info in Settings.model_fields.items():
-        click.echo(f"{env_name(name):<36} {getattr(current, name)!s:<40} {info.description or ''}")
+        value = getattr(current, name)
+        shown = "(unset)" if value is None else str(value)
+        click.echo(f"{env_name(name):<38} {shown:<40} {info.description or ''}")
 
 
 @main.group()

@@ -76,7 +76,9 @@ class Settings(BaseSettings):
         ge=1000,
         description="A record not acknowledged by the broker within this time is reported failed.",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of every govpulse process."
+    )
     metrics_port: int | None = Field(
         default=None,
         ge=0,

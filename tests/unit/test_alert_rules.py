@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
 ALERTS = MONITORING / "alerts.yml"
 ALERT_TESTS = MONITORING / "tests" / "alerts_test.yml"
-RUNBOOK_FILES = (ROOT / "README.md", MONITORING / "RUNBOOK.md")
+RUNBOOK_FILES = (ROOT / "README.md",)
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
 
