@@ -22,16 +22,12 @@ DSN_VARIABLE = "GOVPULSE_DASHBOARD_CLICKHOUSE_DSN"
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    help="Port of the page and the API.",
+    help=f"Port of the page and the API (default: GOVPULSE_DASHBOARD_PORT, {DEFAULT_PORT}).",
 )
 @click.option(
     "--dsn",
-    envvar=DSN_VARIABLE,
-    show_envvar=True,
     help="ClickHouse DSN of a read-only user, e.g. http://dashboard:pw@clickhouse:8123/govpulse "
-    "(default: GOVPULSE_CLICKHOUSE_DSN).",
+    f"(default: {DSN_VARIABLE}, else GOVPULSE_CLICKHOUSE_DSN).",
 )
 @click.option("--database", help="Database holding the govpulse tables (default: the DSN's).")
 @click.option(
@@ -55,7 +51,7 @@ DSN_VARIABLE = "GOVPULSE_DASHBOARD_CLICKHOUSE_DSN"
 )
 def dashboard(
     host: str,
-    port: int,
+    port: int | None,
     dsn: str | None,
     database: str | None,
     freshness_threshold: float,
@@ -73,8 +69,9 @@ def dashboard(
     from monitoring.server import serve_metrics
 
     settings = settings_or_exit()
+    port = port or settings.dashboard_port
     try:
-        client = make_client(dsn or settings.clickhouse_dsn)
+        client = make_client(dsn or settings.dashboard_clickhouse_dsn or settings.clickhouse_dsn)
         missing = DashboardQueries(client, database).missing_tables()
         if missing:
             raise SettingsError(

@@ -84,6 +84,10 @@ def embedded_stack(settings: Settings) -> Stack:
                 {"GOVPULSE_PSEUDONYM_KEY_FILE": str(key_file)},
             ),
         ),
+        (
+            f"http://127.0.0.1:{settings.dashboard_port}  (dashboard)",
+            GovpulseCommand("sink + dashboard", "serve", ["serve"], settings, {}),
+        ),
     ]
     prometheus = EmbeddedPrometheus.binary()
     if prometheus:

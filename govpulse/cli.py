@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from govpulse.settings import Settings, SettingsError, env_name, get_settings
+from govpulse.settings import Settings, SettingsError, env_name, get_settings, shown
 from schemas.catalog import EVENT_TYPES
 
 
@@ -52,12 +52,11 @@ def up() -> None:
 
 @main.command()
 def settings() -> None:
-    """Print every setting, its environment variable and its current value."""
+    """Print every setting, its environment variable and its current value (secrets masked)."""
     current = settings_or_exit()
     for name, info in Settings.model_fields.items():
-        value = getattr(current, name)
-        shown = "(unset)" if value is None else str(value)
-        click.echo(f"{env_name(name):<38} {shown:<40} {info.description or ''}")
+        value = shown(name, getattr(current, name))
+        click.echo(f"{env_name(name):<38} {value:<40} {info.description or ''}")
 
 
 @main.group()
@@ -238,7 +237,9 @@ def start_metrics(settings: Settings, component: str) -> int:
     port = settings.metrics_port
     try:
         return serve_metrics(
-            DEFAULT_METRICS_PORTS[component] if port is None else port, component=component
+            DEFAULT_METRICS_PORTS[component] if port is None else port,
+            settings.bind_host,  # 0.0.0.0 in a container, so Prometheus can scrape it
+            component=component,
         )
     except SettingsError as exc:
         click.echo(f"govpulse: {exc}", err=True)
@@ -280,6 +281,45 @@ def streams(types: str) -> None:
     Worker(
         app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False
     ).execute_from_commandline()
+
+
+@main.command()
+def serve() -> None:
+    """Run the ClickHouse sink and the dashboard in one process (the store's owner).
+
+    Applies migrations, then consumes clean.* and dlq.* into ClickHouse and serves the
+    dashboard on 127.0.0.1:GOVPULSE_DASHBOARD_PORT (8088). Metrics on GOVPULSE_METRICS_PORT
+    (default 9103). `govpulse up` starts it; Ctrl-C/SIGTERM flushes, commits and stops.
+    """
+    import logging
+
+    from aiohttp import web
+
+    from govpulse import serve as serving
+    from sinks.migrations import MigrationError
+
+    settings = settings_or_exit()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app, close = serving.build(settings, lambda line: click.echo(line, err=True))
+    except (SettingsError, MigrationError, ValueError) as exc:
+        click.echo(f"govpulse serve: {exc}", err=True)
+        sys.exit(2)
+    port = start_metrics(settings, "serve")
+    url = f"http://127.0.0.1:{settings.dashboard_port}"
+    click.echo(f"sink + dashboard: {url} ; metrics on :{port}/metrics", err=True)
+    try:
+        web.run_app(app, host="127.0.0.1", port=settings.dashboard_port, print=None)
+    except OSError as exc:
+        click.echo(
+            f"govpulse serve: cannot listen on {url} ({exc}); set GOVPULSE_DASHBOARD_PORT",
+            err=True,
+        )
+        sys.exit(2)
+    finally:
+        close()
 
 
 def _register_component_commands() -> None:

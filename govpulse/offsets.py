@@ -10,15 +10,30 @@ one code path, correct on both.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
 
-def end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, tuple[int, int]]:
-    """partition → (low, end) for every partition of `topic`; end = last offset + 1."""
+def end_offsets(
+    bootstrap: str,
+    topic: str,
+    timeout: float = 10.0,
+    *,
+    security: dict[str, Any] | None = None,
+) -> dict[int, tuple[int, int]]:
+    """partition → (low, end) for every partition of `topic`; end = last offset + 1.
+
+    `security`: librdkafka TLS/SASL properties; default from this process's GOVPULSE_KAFKA_*.
+    """
+    if security is None:
+        from govpulse.kafka_config import client_config
+
+        security = client_config()
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
+            **security,
             "group.id": "govpulse-offsets",
             "enable.auto.commit": False,
             "log_level": 0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,6 +104,34 @@ class Settings(BaseSettings):
         ge=0,
         description="Events/s of the simulated agencies `govpulse up` starts; 0 starts none.",
     )
+    sink_max_rows: int = Field(
+        default=100_000,
+        ge=1,
+        le=1_000_000,
+        description="Records the sink holds (all partitions) before an insert cycle starts.",
+    )
+    sink_max_wait_ms: int = Field(
+        default=200,
+        ge=1,
+        description="Longest a record waits in the sink for its insert cycle (ms).",
+    )
+    raw_ttl_days: int = Field(
+        default=400, ge=1, description="Retention of the events_* tables (days)."
+    )
+    dead_letter_ttl_days: int = Field(
+        default=30, ge=1, description="Retention of the dead_letters table (days)."
+    )
+    dashboard_port: int = Field(
+        default=8088,
+        ge=0,
+        le=65535,
+        description="Port of the dashboard served by `govpulse serve` / `govpulse dashboard`.",
+    )
+    dashboard_clickhouse_dsn: str = Field(
+        default="",
+        description="The dashboard's ClickHouse DSN (a read-only user in server mode). Empty "
+        "means GOVPULSE_CLICKHOUSE_DSN.",
+    )
     topic_partitions: int = Field(
         default=4,
         ge=1,
@@ -135,6 +163,60 @@ class Settings(BaseSettings):
         ge=1,
         description="How long a stream worker waits to fill a batch before processing it (ms).",
     )
+    streams_app_id: str = Field(
+        default="govpulse-streams",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Faust app id of the stream workers: their consumer group and the prefix of "
+        "their changelog topics. A new id re-reads raw.<type> from the start (a replay).",
+    )
+    bind_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address this process's HTTP servers (/metrics) listen on; 0.0.0.0 inside a "
+        "container, so Prometheus on another container can scrape it.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How every Kafka client connects: PLAINTEXT (embedded broker), SSL, "
+        "SASL_PLAINTEXT or SASL_SSL (production: SCRAM over TLS).",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512",
+        description="SASL mechanism when the protocol is SASL_*.",
+    )
+    kafka_username: str = Field(
+        default="", description="SASL user name of this process (protocol SASL_*)."
+    )
+    kafka_password_file: Path | None = Field(
+        default=None,
+        description="File holding the SASL password (a Docker secret); the password is never "
+        "taken from the environment.",
+    )
+    kafka_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the brokers' certificates (protocol SSL or "
+        "SASL_SSL). Empty: the system's trusted CAs.",
+    )
+    clickhouse_password_file: Path | None = Field(
+        default=None,
+        description="File holding the password of the user in an http(s) GOVPULSE_CLICKHOUSE_DSN "
+        "(a Docker secret), so the DSN itself carries none.",
+    )
+    clickhouse_replicated: bool = Field(
+        default=False,
+        description="Migrations create Replicated*MergeTree tables (ClickHouse Keeper needed).",
+    )
+    clickhouse_cluster: str = Field(
+        default="",
+        pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+        description="ClickHouse cluster name: migrations run ON CLUSTER, with shard-local "
+        "<table>_local tables behind Distributed <table> tables. Empty: one server.",
+    )
+    topics_file: Path | None = Field(
+        default=None,
+        description="Declarative topics file of `govpulse topics apply`. Empty: the packaged "
+        "govpulse/topics.yml.",
+    )
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -161,10 +243,49 @@ class Settings(BaseSettings):
             raise ValueError(f"expected chdb:///path or http(s)://host:port, got {value!r}")
         return value
 
-    @field_validator("pseudonym_key_file", mode="before")
+    @field_validator(
+        "pseudonym_key_file",
+        "kafka_password_file",
+        "kafka_ca_file",
+        "clickhouse_password_file",
+        "topics_file",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("clickhouse_password_file")
+    @classmethod
+    def _check_password_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _read_secret(value)
+        return value
+
+    @model_validator(mode="after")
+    def _add_clickhouse_password(self) -> Settings:
+        """Put the password file's content into an http(s) DSN, where clickhouse-connect reads it.
+
+        The DSN is then a secret: `govpulse settings` and errors show it through `shown()`.
+        """
+        if self.clickhouse_password_file is None:
+            return self
+        parts = urlsplit(self.clickhouse_dsn)
+        if parts.scheme not in ("http", "https") or not parts.username:
+            raise ValueError(
+                f"{env_name('clickhouse_password_file')} is set, so "
+                f"{env_name('clickhouse_dsn')} must be http(s)://user@host:port/db naming the "
+                f"user, got {shown('clickhouse_dsn', self.clickhouse_dsn)!r}"
+            )
+        if parts.password:
+            raise ValueError(
+                f"{env_name('clickhouse_dsn')} carries a password and "
+                f"{env_name('clickhouse_password_file')} is set: keep the password in the file only"
+            )
+        password = quote(_read_secret(self.clickhouse_password_file), safe="")
+        netloc = f"{parts.username}:{password}@{parts.netloc.rpartition('@')[2]}"
+        object.__setattr__(self, "clickhouse_dsn", urlunsplit(parts._replace(netloc=netloc)))
+        return self
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
@@ -188,6 +309,36 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
+def _read_secret(path: Path) -> str:
+    """The content of a secret file without its trailing newline; ValueError if unusable."""
+    try:
+        value = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not value:
+        raise ValueError(f"{path} is empty")
+    return value
+
+
+def shown(field: str, value: object) -> str:
+    """How a setting may be printed: passwords inside URLs become ***, nothing else is secret.
+
+    Secrets live in files (`*_file` settings hold paths, which are safe to show); the one
+    setting that carries a secret in its value is a DSN with the password file applied.
+    """
+    text = "(unset)" if value is None else str(value)
+    if field.endswith("dsn") or "://" in text:
+        try:
+            parts = urlsplit(text)
+            password = parts.password
+        except ValueError:
+            return text
+        if password:
+            netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+            text = urlunsplit(parts._replace(netloc=netloc))
+    return text
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate settings; raise `SettingsError` naming every bad variable."""
     try:
@@ -195,8 +346,13 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            field = ".".join(str(part) for part in error["loc"])
+            if not field:  # a check across settings: its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
             given = error.get("input")
+            if isinstance(given, str):
+                given = shown(field, given)
             problems.append(f"{env_name(field)}={given!r}: {error['msg']}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 

@@ -16,6 +16,7 @@ import time
 import faust
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from govpulse.kafka_config import client_config, faust_credentials
 from govpulse.settings import Settings
 from monitoring import metrics
 from schemas import catalog
@@ -25,7 +26,7 @@ from streams.schema_cache import WriterSchemas, register_clean_schema
 from streams.transform import Transformer
 
 log = logging.getLogger("govpulse.streams")
-APP_ID = "govpulse-streams"
+APP_ID = "govpulse-streams"  # the default of GOVPULSE_STREAMS_APP_ID
 PRUNE_EVERY_S = 30.0
 
 
@@ -117,9 +118,11 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
     """
     servers = [f"kafka://{server}" for server in settings.bootstrap_servers.split(",")]
     session_s = settings.kafka_session_timeout_ms / 1000
+    security = client_config(settings)  # validated before Faust starts connecting
     app = faust.App(
-        APP_ID,
+        settings.streams_app_id,
         broker=servers,
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
@@ -130,7 +133,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
         broker_rebalance_timeout=max(session_s * 2, 10.0),
         broker_commit_interval=1.0,
         broker_max_poll_records=settings.streams_batch_size,
-        stream_buffer_maxsize=settings.streams_batch_size * 2,
+        stream_buffer_maxsize=settings.streams_batch_size * 20,
         stream_wait_empty=False,
         table_cleanup_interval=PRUNE_EVERY_S,
         producer_acks=-1,
@@ -150,7 +153,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
 
     def processors_by_topic() -> dict[str, BatchProcessor]:
         if not processors:  # built at the first batch: the registry answers once we run
-            producer = output_producer(settings.bootstrap_servers)
+            producer = output_producer(settings.bootstrap_servers, security=security)
             for event_type in event_types:
                 transformer = Transformer(
                     event_type,

@@ -37,7 +37,9 @@ class UpProcess:
             GOVPULSE_REGISTRY_URL=self.registry,
             GOVPULSE_METRICS_PORT_BASE=str(free_port() - 3),
             GOVPULSE_PROMETHEUS_PORT=str(free_port()),
+            GOVPULSE_DASHBOARD_PORT=str(free_port()),
         )
+        self.dashboard = f"http://127.0.0.1:{env['GOVPULSE_DASHBOARD_PORT']}"
         self.metrics_base = int(env["GOVPULSE_METRICS_PORT_BASE"])
         self.prometheus = f"http://127.0.0.1:{env['GOVPULSE_PROMETHEUS_PORT']}"
         self.proc = subprocess.Popen(
@@ -98,7 +100,7 @@ def test_up_runs_the_pipeline_and_sigterm_stops_every_child(tmp_path):
         assert any(up.broker in line for line in up.lines)
         assert any(up.registry in line for line in up.lines)
         children = up.child_pids()
-        assert len(children) >= 4  # broker, registry, streams, simulator (+ prometheus)
+        assert len(children) >= 5  # broker, registry, streams, serve, simulator (+ prometheus)
         streams = f"http://127.0.0.1:{up.metrics_base + 2}/metrics"
         deadline = time.monotonic() + 90
         while _metric(streams, "govpulse_streams_clean_total") == 0:
@@ -106,6 +108,12 @@ def test_up_runs_the_pipeline_and_sigterm_stops_every_child(tmp_path):
                 up.lines
             )
             time.sleep(1)
+        serve = f"http://127.0.0.1:{up.metrics_base + 3}/metrics"
+        while _metric(serve, "govpulse_sink_rows_inserted_total") == 0:
+            assert time.monotonic() < deadline, "no row in ClickHouse within 90 s"
+            time.sleep(1)
+        with urllib.request.urlopen(f"{up.dashboard}/api/freshness", timeout=5) as response:
+            assert response.status == 200
         if shutil.which("prometheus"):
             with urllib.request.urlopen(f"{up.prometheus}/-/ready", timeout=5) as response:
                 assert response.status == 200

@@ -43,6 +43,11 @@ VIEWS = (
     "mv_dead_letters_minute",
 )
 STORAGE = (*(table_for(t) for t in EVENT_TYPES), "dead_letters", *ROLLUPS)
+# 0006_sink_ingest: the sink's Avro staging tables (Null engine) with their views into
+# events_<type>, and its bookkeeping of offset ranges; one per node, no _local/Distributed pair.
+STAGING = tuple(f"{table_for(t)}_avro" for t in EVENT_TYPES)
+STAGING_VIEWS = tuple(f"mv_{table_for(t)}_avro" for t in EVENT_TYPES)
+SINK_TABLES = (*STAGING, "sink_batches")
 _TODAY = datetime.now(UTC).replace(second=0, microsecond=0)
 
 
@@ -115,8 +120,9 @@ def test_migrate_creates_every_table_view_and_bookkeeping_row(clickhouse, db):
         "SELECT name, engine FROM system.tables WHERE database = {d:String}", parameters={"d": db}
     ).result_rows
     engines = dict(rows)
-    assert set(engines) == {*STORAGE, *VIEWS, "schema_migrations"}
-    assert {engines[v] for v in VIEWS} == {"MaterializedView"}
+    assert set(engines) == {*STORAGE, *VIEWS, *SINK_TABLES, *STAGING_VIEWS, "schema_migrations"}
+    assert {engines[v] for v in (*VIEWS, *STAGING_VIEWS)} == {"MaterializedView"}
+    assert {engines[s] for s in STAGING} == {"Null"}
     assert {engines[r] for r in ROLLUPS} == {"AggregatingMergeTree"}
     recorded = clickhouse.query(
         f"SELECT version, name, checksum FROM {db}.schema_migrations ORDER BY version"
@@ -183,7 +189,11 @@ def test_a_changed_retention_is_applied_to_existing_tables(clickhouse, unique_na
             parameters={"d": database},
         ).result_rows
     }
-    assert ttl == {**{table_for(t): "30" for t in EVENT_TYPES}, "dead_letters": "7"}
+    assert ttl == {
+        **{table_for(t): "30" for t in EVENT_TYPES},
+        "dead_letters": "7",
+        "sink_batches": "1",
+    }
 
 
 # --- drift guard: every clean-schema field has a column of the right type -------------------------
@@ -463,7 +473,7 @@ def test_single_node_ddl_has_no_cluster_parts_and_no_leftover_placeholders():
     text = "\n".join(statements)
     assert "${" not in text
     assert not re.search(r"ON CLUSTER|Replicated|Distributed|_local\b", text)
-    assert len(statements) == len(STORAGE) + len(VIEWS)
+    assert len(statements) == len(STORAGE) + len(VIEWS) + len(SINK_TABLES) + len(STAGING_VIEWS)
 
 
 def test_replicated_cluster_ddl_uses_local_replicated_tables_behind_distributed_ones():
@@ -472,7 +482,7 @@ def test_replicated_cluster_ddl_uses_local_replicated_tables_behind_distributed_
     creates = {
         m[1]: s for s in statements if (m := re.match(r"CREATE TABLE IF NOT EXISTS gp\.(\w+)", s))
     }
-    assert set(creates) == {*STORAGE, *(f"{t}_local" for t in STORAGE)}
+    assert set(creates) == {*STORAGE, *(f"{t}_local" for t in STORAGE), *SINK_TABLES}
     for table in STORAGE:
         local, distributed = creates[f"{table}_local"], creates[table]
         engine = "ReplicatedAggregatingMergeTree" if table in ROLLUPS else "ReplicatedMergeTree"
@@ -482,7 +492,11 @@ def test_replicated_cluster_ddl_uses_local_replicated_tables_behind_distributed_
         )
         assert f"ENGINE = Distributed(govpulse, gp, {table}_local" in distributed
     assert "cityHash64(event_id)" in creates["events_complaint"]
-    views = [s for s in statements if s.startswith("CREATE MATERIALIZED VIEW")]
+    views = [
+        s
+        for s in statements
+        if s.startswith("CREATE MATERIALIZED VIEW") and not re.search(r"\bmv_events_\w+_avro\b", s)
+    ]
     assert len(views) == len(VIEWS)
     assert all(
         re.search(r"TO gp\.\w+_local\b", v) and re.search(r"FROM gp\.\w+_local\b", v) for v in views

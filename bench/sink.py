@@ -1,0 +1,122 @@
+"""Benchmark: rows/s one sink inserts into ClickHouse (embedded chdb) from pre-filled topics.
+
+Starts its own embedded broker and registry, fills every clean.<type> topic with realistic
+clean records (the simulator's traffic run through the real transform, framed under the
+registered clean schemas; a pool of unique records is repeated to reach --events), then runs
+one `Sink` in this process on a fresh chdb directory and times it from its first consumed
+record until ClickHouse holds every row. Prints one JSON object; `--profile` also prints a
+pyinstrument profile of the sink loop to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from bench._stack import embedded_stack, peak_rss_mb
+
+
+def _prefill_in_child(bootstrap: str, registry_url: str, pool: int, events: int) -> dict:
+    """Generate and produce in a child process, so peak RSS here is the sink's (and chdb's)."""
+    code = (
+        "import json, sys\n"
+        "from sinks.samples import clean_records, prefill\n"
+        "bootstrap, url, pool, events = sys.argv[1], sys.argv[2], int(sys.argv[3]), "
+        "int(sys.argv[4])\n"
+        "print(json.dumps(prefill(bootstrap, url, clean_records(min(pool, events)), events)))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, bootstrap, registry_url, str(pool), str(events)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(run.stdout)
+
+
+def _histogram_sum(metric: Any) -> float:
+    return sum(s.value for m in metric.collect() for s in m.samples if s.name.endswith("_sum"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500_000, help="clean records to insert")
+    parser.add_argument("--pool", type=int, default=60_000, help="unique records generated")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--max-rows", type=int, default=None, help="sink batch rows")
+    parser.add_argument("--max-wait-ms", type=int, default=None)
+    parser.add_argument("--profile", action="store_true", help="pyinstrument profile to stderr")
+    args = parser.parse_args()
+
+    from govpulse.clickhouse import make_client
+    from govpulse.topics import ensure_topics
+    from monitoring import metrics
+    from sinks.migrations import migrate
+    from sinks.sink import DEFAULT_MAX_ROWS, DEFAULT_MAX_WAIT_MS, Sink
+
+    with embedded_stack() as (broker, registry), tempfile.TemporaryDirectory() as store:
+        ensure_topics(broker.bootstrap, args.partitions)
+        started = time.perf_counter()
+        counts = _prefill_in_child(broker.bootstrap, registry.url, args.pool, args.events)
+        prefill_s = time.perf_counter() - started
+        client = make_client(f"chdb://{store}")
+        migrate(client)
+        sink = Sink(
+            client,
+            broker.bootstrap,
+            registry.url,
+            max_rows=args.max_rows or DEFAULT_MAX_ROWS,
+            max_wait_ms=args.max_wait_ms or DEFAULT_MAX_WAIT_MS,
+        )
+        profiler = None
+        while sink.stats.assigned == 0 or sink.batcher.rows == 0:  # group join (~3 s on Tansu)
+            sink.poll_once()
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler()
+            profiler.start()
+        started, cpu = time.perf_counter(), time.process_time()
+        while sink.stats.rows_total < args.events:
+            sink.poll_once()
+            if time.perf_counter() - started > 600:
+                break
+        seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        if profiler is not None:
+            profiler.stop()
+            print(profiler.output_text(unicode=False, color=False), file=sys.stderr)
+        insert_s = _histogram_sum(metrics.SINK_INSERT_SECONDS)
+        stored = {
+            t: client.query(f"SELECT count() FROM events_{t}").result_rows[0][0] for t in counts
+        }
+        inserts = sink.stats.inserts
+        sink.close()
+        client.close()
+    print(
+        json.dumps(
+            {
+                "benchmark": "sink",
+                "rows": sink.stats.rows_total,
+                "rows_per_s": round(sink.stats.rows_total / seconds),
+                "seconds": round(seconds, 3),
+                "cpu_seconds": round(cpu_s, 3),
+                "insert_seconds": round(insert_s, 3),
+                "inserts": inserts,
+                "rows_per_insert": round(sink.stats.rows_total / max(1, inserts)),
+                "max_rows": sink.max_rows,
+                "stored_per_type": stored,
+                "all_stored": sum(stored.values()) == args.events,
+                "prefill_seconds": round(prefill_s, 1),
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+"""Reconciliation: every raw record has exactly one outcome, and ClickHouse holds the clean ones.
+
+What is read, per event type:
+- Kafka, as ground truth of the stream processor: the raw topic's offsets (what was produced),
+  and every record of clean.<type> (lineage fields source_partition/source_offset of the clean
+  schema, key = event_id), dlq.<type> and dup.<type> (lineage headers). Outcomes are counted
+  per DISTINCT raw (partition, offset): after a worker crash the processor may write a record's
+  outcome twice (at-least-once), so counting records would not balance, counting raw positions
+  does. A position with a clean record counts as clean even if a replay also marked it a
+  duplicate (the replay saw its own first attempt in the de-duplication table).
+- ClickHouse, as what the sink stored: rows and distinct event ids of events_<type>, and
+  distinct raw positions in dead_letters, restricted to the same raw offset ranges.
+
+A time range (`since`/`until`, by the raw records' broker timestamps) becomes per-partition
+raw offset ranges, so Kafka and ClickHouse are compared over exactly the same records.
+
+Checks: produced = clean + dead-lettered + duplicates; ClickHouse rows = clean records (the
+sink inserted each exactly once, replays of the processor included); ClickHouse distinct ids =
+distinct clean ids; dead letters stored = dead-lettered.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from fastavro import parse_schema, schemaless_reader
+
+from schemas import catalog
+from sinks.columns import table_for
+
+CLEAN, DEAD, DUP = 1, 2, 4
+Ranges = dict[int, tuple[int, int]]  # raw partition → [first, end)
+# flag byte → outcome letter: clean wins over dead-lettered, which wins over duplicate
+_OUTCOME = bytes(
+    ord("c") if f & CLEAN else ord("d") if f & DEAD else ord("u") if f & DUP else ord("-")
+    for f in range(256)
+)
+
+
+@dataclass
+class TypeAudit:
+    """Counts of one event type over the audited raw offset ranges."""
+
+    event_type: str
+    produced: int = 0
+    clean: int = 0  # distinct raw positions with a clean record
+    dead_lettered: int = 0  # … dead-lettered (and not clean)
+    duplicates: int = 0  # … dropped as duplicates (and neither of the above)
+    unaccounted: int = 0  # … with no outcome yet
+    clean_records: int = 0  # clean records, the processor's replays included
+    clean_ids: int = 0  # distinct event ids among them
+    stored_rows: int = 0  # rows in events_<type>
+    stored_ids: int = 0  # distinct event ids in events_<type>
+    stored_dead_letters: int = 0  # distinct raw positions in dead_letters
+    replayed: int = 0  # outcome records beyond one per raw position (at-least-once)
+    ranges: dict[int, list[int]] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.unaccounted:
+            found.append(
+                f"{self.unaccounted} of {self.produced} raw records have no outcome "
+                "(clean, dead-lettered or duplicate): streams behind, or records lost"
+            )
+        if self.stored_rows != self.clean_records:
+            why = (
+                "sink behind, or rows lost"
+                if self.stored_rows < self.clean_records
+                else ("rows inserted twice")
+            )
+            found.append(
+                f"ClickHouse holds {self.stored_rows} rows for {self.clean_records} clean "
+                f"records: {why}"
+            )
+        if self.stored_ids != self.clean_ids:
+            found.append(
+                f"ClickHouse has {self.stored_ids} distinct event ids, clean.{self.event_type} "
+                f"has {self.clean_ids}"
+            )
+        if self.stored_dead_letters != self.dead_lettered:
+            found.append(
+                f"dead_letters holds {self.stored_dead_letters} raw records, "
+                f"dlq.{self.event_type} has {self.dead_lettered}"
+            )
+        return found
+
+
+# -- Kafka ---------------------------------------------------------------------------------------
+def topic_ends(
+    bootstrap: str, topics: Sequence[str], timeout: float = 30.0
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(topic, partition) → (low, end) with end = last offset + 1, for several topics at once.
+
+    The same probe as `govpulse.offsets.end_offsets` (read the last batch from high - 1, which
+    on Tansu reports the first offset of its last batch + 1), but it stops at each partition's
+    end-of-partition event instead of waiting for a quiet second per topic.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "govpulse-audit",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "log_level": 0,
+        }
+    )
+    try:
+        result: dict[tuple[str, int], tuple[int, int]] = {}
+        probe = []
+        metadata = consumer.list_topics(timeout=timeout).topics
+        for topic in topics:
+            if topic not in metadata:
+                continue
+            for partition in metadata[topic].partitions:
+                tp = TopicPartition(topic, partition)
+                low, high = consumer.get_watermark_offsets(tp, timeout)
+                result[(topic, partition)] = (low, high)
+                if high > low:
+                    probe.append(TopicPartition(topic, partition, high - 1))
+        consumer.assign(probe)
+        pending = {(tp.topic, tp.partition) for tp in probe}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"end offsets of {sorted(pending)} not found in {timeout} s")
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            key = (message.topic(), message.partition())
+            if message.error() is not None:
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(key)
+                continue
+            low, end = result[key]
+            result[key] = (low, max(end, message.offset() + 1))
+        return result
+    finally:
+        consumer.close()
+
+
+Ends = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) → (low, end)
+
+
+def _read(bootstrap: str, ends: Ends, timeout: float) -> Iterator[Message]:
+    """Every record of these partitions, from low to end, with one consumer."""
+    wanted = {key: end for key, (low, end) in ends.items() if end > low}
+    if not wanted:
+        return
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "govpulse-audit",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(t, p, ends[(t, p)][0]) for t, p in wanted])
+        deadline = time.monotonic() + timeout
+        while wanted:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {sorted(wanted)} to the end in {timeout:.0f} s")
+            for message in consumer.consume(10_000, 0.5):
+                if message.error() is not None:
+                    continue
+                key = (message.topic(), message.partition())
+                end = wanted.get(key)
+                if end is not None and message.offset() < end:
+                    yield message
+                    if message.offset() + 1 >= end:
+                        del wanted[key]
+    finally:
+        consumer.close()
+
+
+def raw_ranges(
+    bootstrap: str,
+    ends: Ends,
+    event_types: Sequence[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    timeout: float = 300.0,
+) -> dict[str, Ranges]:
+    """Raw offset ranges [first, end) per type and partition; by broker timestamp if asked.
+
+    With a time range the raw topics are read once: a partition's range starts at its first
+    record stamped at/after `since` and ends before its first record stamped at/after `until`.
+    """
+    raw = {catalog.raw_topic(t): t for t in event_types}
+    bounds = {key: value for key, value in ends.items() if key[0] in raw}
+    if since is not None or until is not None:
+        since_ms = int(since.timestamp() * 1000) if since else None
+        until_ms = int(until.timestamp() * 1000) if until else None
+        first = {key: end for key, (_, end) in bounds.items()}  # no record in range: empty
+        stop = dict(first)
+        for message in _read(bootstrap, bounds, timeout):
+            key, offset = (message.topic(), message.partition()), message.offset()
+            ts = message.timestamp()[1]
+            if (since_ms is None or ts >= since_ms) and first[key] == bounds[key][1]:
+                first[key] = offset
+            if until_ms is not None and ts >= until_ms and stop[key] == bounds[key][1]:
+                stop[key] = offset
+        bounds = {key: (first[key], max(first[key], stop[key])) for key in bounds}
+    result: dict[str, Ranges] = {t: {} for t in event_types}
+    for (topic, partition), (low, end) in bounds.items():
+        result[raw[topic]][partition] = (low, end)
+    return result
+
+
+def _lineage(message: Message) -> tuple[int, int] | None:
+    headers = dict(message.headers() or ())
+    try:
+        return int(headers["source_partition"]), int(headers["source_offset"])
+    except (KeyError, ValueError):
+        return None
+
+
+class _CleanLineage:
+    """(source_partition, source_offset) of clean records, decoding only those two fields."""
+
+    def __init__(self, event_type: str, writer_schema: Callable[[int], Any]) -> None:
+        clean = catalog.clean_schema(event_type)
+        wanted = [f for f in clean["fields"] if f["name"] in ("source_partition", "source_offset")]
+        self.reader = parse_schema({**clean, "fields": wanted})
+        self.writer_schema = writer_schema
+        self.writers: dict[int, Any] = {}
+
+    def __call__(self, value: bytes) -> tuple[int, int]:
+        sid = int.from_bytes(value[1:5], "big")
+        writer = self.writers.get(sid)
+        if writer is None:
+            writer = self.writers[sid] = self.writer_schema(sid)
+        record = schemaless_reader(io.BytesIO(value[5:]), writer, self.reader)
+        return record["source_partition"], record["source_offset"]
+
+
+class _Outcomes:
+    """One type's outcome flags per raw position, and its clean-record counts."""
+
+    def __init__(self, event_type: str, ranges: Ranges, writer_schema: Callable) -> None:
+        self.audit = TypeAudit(event_type, ranges={p: [lo, hi] for p, (lo, hi) in ranges.items()})
+        self.audit.produced = sum(hi - lo for lo, hi in ranges.values())
+        self.ranges = ranges
+        self.flags = {p: bytearray(hi - lo) for p, (lo, hi) in ranges.items()}
+        self.lineage = _CleanLineage(event_type, writer_schema)
+        self.ids: set[bytes | None] = set()
+        self.records = 0  # dead-letter and duplicate records in range
+
+    def mark(self, position: tuple[int, int] | None, flag: int) -> bool:
+        if position is None or position[0] not in self.ranges:
+            return False
+        lo, hi = self.ranges[position[0]]
+        if not lo <= position[1] < hi:
+            return False
+        self.flags[position[0]][position[1] - lo] |= flag
+        return True
+
+    def add(self, stage: str, message: Message) -> None:
+        if stage == "clean":
+            if self.mark(self.lineage(message.value()), CLEAN):
+                self.audit.clean_records += 1
+                self.ids.add(message.key())
+        else:
+            self.records += self.mark(_lineage(message), DEAD if stage == "dlq" else DUP)
+
+    def result(self) -> TypeAudit:
+        audit = self.audit
+        audit.clean_ids = len(self.ids)
+        for array in self.flags.values():
+            outcomes = bytes(array).translate(_OUTCOME)
+            audit.clean += outcomes.count(b"c")
+            audit.dead_lettered += outcomes.count(b"d")
+            audit.duplicates += outcomes.count(b"u")
+            audit.unaccounted += outcomes.count(b"-")
+        positions = audit.clean + audit.dead_lettered + audit.duplicates
+        audit.replayed = audit.clean_records + self.records - positions
+        return audit
+
+
+def topic_counts(
+    bootstrap: str,
+    ends: Ends,
+    ranges: dict[str, Ranges],
+    writer_schema: Callable[[int], Any],
+    timeout: float = 300.0,
+) -> dict[str, TypeAudit]:
+    """The Kafka side of the audit: one pass over every clean/dlq/dup partition."""
+    outcomes = {t: _Outcomes(t, r, writer_schema) for t, r in ranges.items()}
+    stages = {f"{stage}.{t}": (stage, t) for t in ranges for stage in ("clean", "dlq", "dup")}
+    outputs = {key: value for key, value in ends.items() if key[0] in stages}
+    for message in _read(bootstrap, outputs, timeout):
+        stage, event_type = stages[message.topic()]
+        outcomes[event_type].add(stage, message)
+    return {t: o.result() for t, o in outcomes.items()}
+
+
+# -- ClickHouse ----------------------------------------------------------------------------------
+def _range_condition(ranges: Ranges) -> str:
+    parts = [
+        f"(source_partition = {p:d} AND source_offset >= {lo:d} AND source_offset < {hi:d})"
+        for p, (lo, hi) in sorted(ranges.items())
+        if hi > lo
+    ]
+    return " OR ".join(parts) or "0"
+
+
+def stored_counts(client: Any, event_type: str, ranges: Ranges) -> dict[str, int]:
+    """What ClickHouse holds for these raw offset ranges (the part `govpulse serve` can answer).
+
+    Returns rows, distinct event ids and distinct dead-lettered raw positions.
+    """
+    condition = _range_condition(ranges)
+    rows, ids = client.query(
+        f"SELECT count(), uniqExact(event_id) FROM {table_for(event_type)} WHERE {condition}"
+    ).result_rows[0]
+    dead = client.query(
+        "SELECT uniqExact(source_partition, source_offset) FROM dead_letters "
+        f"WHERE event_type = {{t:String}} AND source_topic = {{s:String}} AND ({condition})",
+        parameters={"t": event_type, "s": catalog.raw_topic(event_type)},
+    ).result_rows[0][0]
+    return {"stored_rows": int(rows), "stored_ids": int(ids), "stored_dead_letters": int(dead)}
+
+
+STORED_PATH = "/api/audit/stored"
+
+
+def stored_counts_request(client: Any, body: dict[str, Any]) -> dict[str, int]:
+    """`stored_counts` for a JSON body {"event_type": …, "ranges": {"0": [first, end], …}}.
+
+    What a process owning the chdb directory (`govpulse serve`) answers at `STORED_PATH`, so
+    `govpulse audit --serve-url` can audit the embedded store without opening it.
+    """
+    event_type = body.get("event_type")
+    if event_type not in catalog.EVENT_TYPES:
+        raise ValueError(f"event_type {event_type!r}: expected one of {catalog.EVENT_TYPES}")
+    ranges = {int(p): (int(lo), int(hi)) for p, (lo, hi) in dict(body["ranges"]).items()}
+    return stored_counts(client, event_type, ranges)
+
+
+def stored_via_http(base_url: str, timeout: float = 60.0) -> Callable[[str, Ranges], dict]:
+    """A `stored` callable for `audit` that asks a running `govpulse serve` over HTTP."""
+    import urllib.request
+
+    def stored(event_type: str, ranges: Ranges) -> dict[str, int]:
+        body = json.dumps(
+            {"event_type": event_type, "ranges": {str(p): list(r) for p, r in ranges.items()}}
+        ).encode()
+        request = urllib.request.Request(
+            base_url.rstrip("/") + STORED_PATH,
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return {k: int(v) for k, v in json.loads(response.read()).items()}
+
+    return stored
+
+
+# -- both ----------------------------------------------------------------------------------------
+def audit(
+    bootstrap: str,
+    stored: Callable[[str, Ranges], dict[str, int]],
+    writer_schema: Callable[[int], Any],
+    event_types: Sequence[str] = catalog.EVENT_TYPES,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[TypeAudit]:
+    """Audit every type; `stored(event_type, ranges)` is `stored_counts` on some client."""
+    topics = [f"{stage}.{t}" for t in event_types for stage in ("raw", "clean", "dlq", "dup")]
+    ends = topic_ends(bootstrap, topics)
+    ranges = raw_ranges(bootstrap, ends, event_types, since, until)
+    results = topic_counts(bootstrap, ends, ranges, writer_schema)
+    for event_type, result in results.items():
+        for name, value in stored(event_type, ranges[event_type]).items():
+            setattr(result, name, value)
+    return [results[t] for t in event_types]
+
+
+COLUMNS = (
+    ("type", "event_type"),
+    ("produced", "produced"),
+    ("clean", "clean"),
+    ("dead-lettered", "dead_lettered"),
+    ("duplicates", "duplicates"),
+    ("no outcome", "unaccounted"),
+    ("clean records", "clean_records"),
+    ("CH rows", "stored_rows"),
+    ("clean ids", "clean_ids"),
+    ("CH ids", "stored_ids"),
+    ("CH dead", "stored_dead_letters"),
+)
+
+
+def table(results: Sequence[TypeAudit]) -> str:
+    """A fixed-width table, one line per type, then the problems found."""
+    widths = [max(len(h), 9) for h, _ in COLUMNS]
+    widths[0] = max(len(r.event_type) for r in results) if results else 4
+    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, ((h, _), w) in
+                       enumerate(zip(COLUMNS, widths, strict=True))) + "  status"]  # fmt: skip
+    for result in results:
+        cells = []
+        for i, ((_, name), width) in enumerate(zip(COLUMNS, widths, strict=True)):
+            value = getattr(result, name)
+            cells.append(str(value).ljust(width) if i == 0 else f"{value:,}".rjust(width))
+        lines.append("  ".join(cells) + ("  MISMATCH" if result.problems else "  ok"))
+    for result in results:
+        lines += [f"{result.event_type}: {problem}" for problem in result.problems]
+    return "\n".join(lines)
+
+
+def to_json(results: Sequence[TypeAudit]) -> str:
+    return json.dumps(
+        {
+            "ok": not any(r.problems for r in results),
+            "types": {r.event_type: {**asdict(r), "problems": r.problems} for r in results},
+        }
+    )

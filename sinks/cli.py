@@ -1,0 +1,322 @@
+"""`govpulse migrate`, `govpulse sink`, `govpulse audit`: the sink package's commands.
+
+`govpulse.cli` registers `COMMANDS`. Imports stay inside the functions so `govpulse --help`
+does not load Kafka, ClickHouse or Avro code.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from schemas.catalog import EVENT_TYPES
+
+_TTL_HELP = "Days raw event rows are kept (applied to existing tables too)."
+_DLQ_TTL_HELP = "Days dead-letter rows are kept."
+
+
+def _types(value: str) -> tuple[str, ...]:
+    chosen = tuple(t.strip() for t in value.split(",") if t.strip())
+    if unknown := set(chosen) - set(EVENT_TYPES):
+        raise click.BadParameter(f"unknown event types {sorted(unknown)}", param_hint="--types")
+    return chosen
+
+
+def _client(dsn: str, command: str) -> Any:
+    """A ClickHouse client, or exit 2 with the DSN setting named."""
+    from govpulse.clickhouse import make_client
+    from govpulse.settings import SettingsError
+
+    try:
+        return make_client(dsn)
+    except SettingsError as exc:
+        hint = ""
+        if dsn.startswith("chdb:"):
+            hint = (
+                "\n  (a chdb directory opens in one process only: while `govpulse serve` owns "
+                "it, point --clickhouse-dsn at a ClickHouse server or run this inside serve)"
+            )
+        click.echo(f"govpulse {command}: {exc}{hint}", err=True)
+        sys.exit(2)
+
+
+def _migrate(client: Any, raw_ttl_days: int, dead_letter_ttl_days: int, command: str) -> list:
+    from sinks.migrations import MigrationError, migrate
+
+    try:
+        return migrate(client, raw_ttl_days=raw_ttl_days, dead_letter_ttl_days=dead_letter_ttl_days)
+    except MigrationError as exc:
+        click.echo(f"govpulse {command}: {exc}", err=True)
+        sys.exit(1)
+
+
+def _ttl_options(function: Any) -> Any:
+    function = click.option(
+        "--dead-letter-ttl-days",
+        type=click.IntRange(min=1),
+        default=None,
+        help=_DLQ_TTL_HELP + " [default: GOVPULSE_DEAD_LETTER_TTL_DAYS, 30]",
+    )(function)
+    return click.option(
+        "--raw-ttl-days",
+        type=click.IntRange(min=1),
+        default=None,
+        help=_TTL_HELP + " [default: GOVPULSE_RAW_TTL_DAYS, 400]",
+    )(function)
+
+
+_DSN_OPTION = click.option(
+    "--clickhouse-dsn", help="ClickHouse DSN (default: GOVPULSE_CLICKHOUSE_DSN)."
+)
+
+
+@click.command("migrate")
+@_ttl_options
+@_DSN_OPTION
+def migrate(
+    raw_ttl_days: int | None, dead_letter_ttl_days: int | None, clickhouse_dsn: str | None
+) -> None:
+    """Create or update the ClickHouse tables and views (versioned, safe to run again)."""
+    from govpulse.cli import settings_or_exit
+
+    settings = settings_or_exit()
+    raw_ttl_days = raw_ttl_days or settings.raw_ttl_days
+    dead_letter_ttl_days = dead_letter_ttl_days or settings.dead_letter_ttl_days
+    client = _client(clickhouse_dsn or settings.clickhouse_dsn, "migrate")
+    try:
+        applied = _migrate(client, raw_ttl_days, dead_letter_ttl_days, "migrate")
+    finally:
+        client.close()
+    for name in applied:
+        click.echo(f"applied {name}")
+    click.echo(f"database {client.database or 'default'}: up to date")
+
+
+@click.command("sink")
+@click.option(
+    "--types",
+    default=",".join(EVENT_TYPES),
+    show_default=True,
+    help="Comma-separated event types whose clean.* and dlq.* topics this sink consumes.",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1, max=1_000_000),
+    default=None,
+    help="Records held before an insert cycle starts [default: GOVPULSE_SINK_MAX_ROWS, 100000].",
+)
+@click.option(
+    "--max-wait-ms",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Longest a record waits for its insert cycle [default: GOVPULSE_SINK_MAX_WAIT_MS, 200].",
+)
+@click.option("--progress-every", type=float, default=5.0, show_default=True, help="Seconds.")
+@_ttl_options
+@_DSN_OPTION
+def sink(
+    types: str,
+    max_rows: int | None,
+    max_wait_ms: int | None,
+    progress_every: float,
+    raw_ttl_days: int | None,
+    dead_letter_ttl_days: int | None,
+    clickhouse_dsn: str | None,
+) -> None:
+    """Run the ClickHouse sink alone: clean.* and dlq.* → ClickHouse, until Ctrl-C.
+
+    Applies migrations first. Ctrl-C or SIGTERM inserts what is held, commits and stops.
+    On the embedded stack `govpulse serve` runs the same sink beside the dashboard API.
+    """
+    import logging
+    import signal
+    import threading
+    import time
+
+    from govpulse.cli import DEFAULT_METRICS_PORTS, settings_or_exit
+    from govpulse.settings import SettingsError
+    from govpulse.topics import ensure_topics
+    from monitoring.server import serve_metrics
+    from sinks.faults import crash_after_from_env, with_faults
+    from sinks.sink import Sink
+
+    settings = settings_or_exit()
+    raw_ttl_days = raw_ttl_days or settings.raw_ttl_days
+    dead_letter_ttl_days = dead_letter_ttl_days or settings.dead_letter_ttl_days
+    chosen = _types(types)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    client = _client(clickhouse_dsn or settings.clickhouse_dsn, "sink")
+    for name in _migrate(client, raw_ttl_days, dead_letter_ttl_days, "sink"):
+        click.echo(f"applied migration {name}", err=True)
+    try:
+        crash_after = crash_after_from_env()
+        ensure_topics(settings.bootstrap_servers, settings.topic_partitions)
+        port = serve_metrics(
+            DEFAULT_METRICS_PORTS["serve"] if settings.metrics_port is None
+            else settings.metrics_port, component="sink",
+        )  # fmt: skip
+    except (SettingsError, ValueError) as exc:
+        click.echo(f"govpulse sink: {exc}", err=True)
+        sys.exit(2)
+    worker = Sink(
+        with_faults(client),
+        settings.bootstrap_servers,
+        settings.registry_url,
+        event_types=chosen,
+        max_rows=max_rows or settings.sink_max_rows,
+        max_wait_ms=max_wait_ms or settings.sink_max_wait_ms,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        crash_after_inserts=crash_after,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(
+        f"sink for {', '.join(chosen)} from {settings.bootstrap_servers} into "
+        f"{client.database or 'default'}; metrics on :{port}/metrics; Ctrl-C stops",
+        err=True,
+    )
+    last_rows, last_at = 0, time.monotonic()
+    try:
+        while not stop.is_set():
+            worker.poll_once()
+            if time.monotonic() - last_at >= progress_every:
+                stats, now = worker.stats, time.monotonic()
+                rate = (stats.rows_total - last_rows) / (now - last_at)
+                paused = ", PAUSED (ClickHouse failing)" if stats.paused else ""
+                click.echo(
+                    f"{stats.rows_total:,} rows stored ({rate:,.0f}/s), lag {stats.lag:,}, "
+                    f"{stats.assigned} partitions{paused}",
+                    err=True,
+                )
+                last_rows, last_at = stats.rows_total, now
+    finally:
+        worker.close()
+        client.close()
+    stats = worker.stats
+    click.echo(f"stopped: {stats.rows_total:,} rows stored in {stats.inserts:,} inserts", err=True)
+
+
+@click.command("audit")
+@click.option("--since", help="Audit raw records produced at or after this time "
+              "(ISO 8601, UTC unless an offset is given, or relative: 30m, 2h, 1d).")  # fmt: skip
+@click.option("--until", help="… and before this time (same formats).")
+@click.option("--types", default=",".join(EVENT_TYPES), show_default=True)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to keep re-checking while counts do not balance (pipeline still draining).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_DSN_OPTION
+@click.option(
+    "--serve-url",
+    help="Read ClickHouse through a running `govpulse serve` (e.g. http://127.0.0.1:8088) "
+    "instead of opening it: on the embedded stack serve owns the chdb directory.",
+)
+def audit(
+    since: str | None,
+    until: str | None,
+    types: str,
+    wait: float,
+    as_json: bool,
+    clickhouse_dsn: str | None,
+    serve_url: str | None,
+) -> None:
+    """Reconcile every type: produced = clean + dead-lettered + duplicates; ClickHouse = clean.
+
+    Reads the raw/clean/dlq/dup topics (counting distinct raw records, so the stream
+    processor's at-least-once replays balance) and ClickHouse. Exits 1 on any mismatch.
+    """
+    import time
+
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    from govpulse.cli import settings_or_exit
+    from sinks import audit as reconcile
+    from sinks.store import WriterSchemas
+
+    settings = settings_or_exit()
+    chosen = _types(types)
+    try:
+        start, end = _when(since, "--since"), _when(until, "--until")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not serve_url and not clickhouse_dsn and settings.clickhouse_dsn.startswith("chdb://"):
+        serve_url = _running_serve(settings.dashboard_port)  # it owns the chdb directory
+    client = None if serve_url else _client(clickhouse_dsn or settings.clickhouse_dsn, "audit")
+    if client is None:
+        stored = reconcile.stored_via_http(serve_url or "")
+    else:
+        stored = lambda t, r: reconcile.stored_counts(client, t, r)  # noqa: E731
+    schemas = WriterSchemas(SchemaRegistryClient({"url": settings.registry_url}))
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            results = reconcile.audit(
+                settings.bootstrap_servers,
+                stored,
+                lambda sid: schemas(sid)[1],
+                chosen,
+                start,
+                end,
+            )
+            failed = any(r.problems for r in results)
+            if not failed or time.monotonic() >= deadline:
+                break
+            time.sleep(2)
+    except Exception as exc:  # broker, registry or ClickHouse away: say which
+        click.echo(f"govpulse audit: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        if client is not None:
+            client.close()
+    click.echo(reconcile.table(results), err=as_json)
+    if as_json:
+        click.echo(reconcile.to_json(results))
+    if failed:
+        if until is None:
+            click.echo(
+                "a live pipeline has records in flight: audit up to a recent moment "
+                "(--until 30s) or let it drain (--wait 60)",
+                err=True,
+            )
+        sys.exit(1)
+
+
+def _running_serve(port: int) -> str | None:
+    """The URL of a `govpulse serve` answering on this machine, if one does."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with urllib.request.urlopen(f"{url}/api/meta", timeout=2) as response:
+            return url if response.status == 200 else None
+    except OSError:
+        return None
+
+
+def _when(value: str | None, option: str) -> Any:
+    """ISO 8601 (naive = UTC) or `<n>[smhd]` ago → aware datetime; None stays None."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    if not value:
+        return None
+    if match := re.fullmatch(r"([0-9]+)([smhd])", value.strip()):
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+        return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{option} {value!r}: expected ISO 8601 or e.g. 30m, 2h, 1d") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+COMMANDS = [migrate, sink, audit]

@@ -1,0 +1,87 @@
+"""A `dlq.<type>` message → one `dead_letters` row, with nothing personal in it (PDPA).
+
+The stream processor writes the original raw bytes to the dead-letter topic, with the reason
+and lineage in headers. The payload is NOT stored in ClickHouse: a dead-lettered record is
+exactly the one whose personal data may not have been found or pseudonymised — a national ID in
+Thai digits or with odd separators, in a field whose tagging is the defect, a phone number —
+so masking "13-digit runs" would leave some through. The row keeps what triage needs (reason,
+detail, event id, when) and where the bytes are (source topic/partition/offset of the raw
+record; the dead-letter topic itself keeps the bytes for replay under Kafka's access control
+and retention). `detail` and `event_id` come from the processor and are already scrubbed of
+valid IDs; any 13-digit run left (an invalid ID is often a mistyped real one) is masked here too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+ID_MASK = "[national_id]"
+EMPTY_PAYLOAD = ""
+# 13 digits (Arabic or Thai), optionally in the printed 1-2345-67890-12-1 grouping.
+_DIGIT = "[0-9\u0e50-\u0e59]"
+_THIRTEEN_DIGITS = re.compile(
+    rf"(?<!{_DIGIT})(?:{_DIGIT}{{13}}|{_DIGIT}[- ]{_DIGIT}{{4}}[- ]{_DIGIT}{{5}}[- ]{_DIGIT}{{2}}"
+    rf"[- ]{_DIGIT})(?!{_DIGIT})"
+)
+MAX_DETAIL = 1000
+
+
+def mask_ids(text: str) -> str:
+    """`text` with every 13-digit run (valid ID or not) replaced by `ID_MASK`."""
+    return _THIRTEEN_DIGITS.sub(ID_MASK, text) if len(text) >= 13 else text
+
+
+def _header(headers: dict[str, bytes], name: str) -> str:
+    value = headers.get(name)
+    return value.decode("utf-8", "replace") if value is not None else ""
+
+
+def _int_header(headers: dict[str, bytes], name: str, default: int) -> int:
+    try:
+        return int(headers[name])
+    except (KeyError, ValueError):
+        return default
+
+
+def dead_letter_row(
+    event_type: str,
+    key: bytes | None,
+    headers: Sequence[tuple[str, bytes]] | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp_ms: int,
+) -> list[Any]:
+    """Values for `sinks.columns.DEAD_LETTER_COLUMNS`.
+
+    A message without lineage headers (written by something other than the stream processor)
+    is still stored, pointing at itself: its own topic, partition and offset.
+    """
+    found = dict(headers or ())
+    lineage = "source_topic" in found
+    event_id = mask_ids(key.decode("utf-8", "replace")) if key else None
+    return [
+        event_type,
+        _header(found, "reason") or "unknown",
+        mask_ids(_header(found, "detail"))[:MAX_DETAIL],
+        _header(found, "source_topic") if lineage else topic,
+        _int_header(found, "source_partition", partition) if lineage else partition,
+        _int_header(found, "source_offset", offset) if lineage else offset,
+        _int_header(found, "first_seen", timestamp_ms),
+        EMPTY_PAYLOAD,
+        event_id,
+    ]
+
+
+def unreadable_row(
+    event_type: str, topic: str, partition: int, offset: int, timestamp_ms: int, why: str
+) -> list[Any]:
+    """A clean-topic record the sink cannot insert (not framed, schema unknown): kept visible.
+
+    It lands in `dead_letters` with reason `sink_unreadable` and its own clean-topic lineage,
+    instead of stopping the partition; `govpulse audit` then reports the missing row.
+    """
+    return [event_type, "sink_unreadable", why[:MAX_DETAIL], topic, partition, offset,
+            timestamp_ms, EMPTY_PAYLOAD, None]  # fmt: skip

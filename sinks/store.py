@@ -1,0 +1,209 @@
+"""The sink's ClickHouse side: inserts, the ranges it is about to insert, and "already stored?".
+
+Clean records are inserted as Avro into `events_<type>_avro` (see 0006_sink_ingest.sql for why
+and how they reach `events_<type>`); dead letters as rows into `dead_letters`. Every insert
+carries a deduplication token made of the topic:partition:first-last ranges it holds, so a
+retried insert whose first attempt did land is dropped by ClickHouse.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from fastavro import parse_schema, schemaless_reader
+
+from sinks.avro_container import FRAME_HEADER, container, schema_id, split_by_schema
+from sinks.batching import Batch, TopicPartition
+from sinks.columns import DEAD_LETTER_COLUMNS, columns_for, table_for
+
+DEAD_LETTERS = "dead_letters"
+INTENTS = "sink_batches"
+INTENT_COLUMNS = ["consumer_group", "topic", "partition", "first_offset", "last_offset"]
+# Per partition, how many not-yet-committed ranges a new owner replays with their boundaries.
+MAX_REPLAYED_RANGES = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+_INSERT_SETTINGS = {"input_format_avro_allow_missing_fields": 1}
+
+
+class UnreadableRecord(RuntimeError):
+    """A clean record the sink cannot insert (not framed, or its schema id is unknown).
+
+    Clean topics are written by the stream processor under registered schemas, so this means
+    a bug or a registry that lost its state: the sink stops that batch (and alerts through
+    its failure metrics) rather than dropping the record.
+    """
+
+
+def staging_table_for(event_type: str) -> str:
+    """The Null table clean records are inserted into as Avro (moved on by a view)."""
+    return f"{table_for(event_type)}_avro"
+
+
+def event_type_of(topic: str) -> str:
+    """`clean.complaint` → `complaint`."""
+    return topic.split(".", 1)[1]
+
+
+def _millis(value: Any) -> int:
+    """Epoch milliseconds of a decoded timestamp-millis (exact: no float rounding)."""
+    return (value - _EPOCH) // _MILLISECOND if isinstance(value, datetime) else int(value)
+
+
+class WriterSchemas:
+    """Registry id → (schema JSON text, parsed fastavro schema), fetched once per id."""
+
+    def __init__(self, registry: SchemaRegistryClient) -> None:
+        self.registry = registry
+        self._known: dict[int, tuple[str, Any]] = {}
+
+    def __call__(self, sid: int) -> tuple[str, Any]:
+        known = self._known.get(sid)
+        if known is None:
+            from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+            try:
+                text = self.registry.get_schema(sid).schema_str
+            except SchemaRegistryError as error:
+                if error.http_status_code == 404:
+                    raise UnreadableRecord(f"schema id {sid} is unknown to the registry") from None
+                raise
+            known = self._known[sid] = (text, parse_schema(json.loads(text)))
+        return known
+
+    def decode(self, value: bytes) -> dict[str, Any]:
+        """One framed record, fully decoded (for the few records the sink looks into)."""
+        _, parsed = self(schema_id(value))
+        return schemaless_reader(io.BytesIO(value[FRAME_HEADER:]), parsed, None)
+
+
+class SinkStore:
+    """What the sink does to ClickHouse, through one clickhouse-connect client."""
+
+    def __init__(self, client: Client, schemas: WriterSchemas, consumer_group: str) -> None:
+        self.client = client
+        self.schemas = schemas
+        self.group = consumer_group
+
+    # -- inserts ---------------------------------------------------------------------------
+    def insert_clean(self, event_type: str, values: Sequence[bytes], token: str) -> int:
+        """Insert framed clean records of one type; rows inserted."""
+        try:
+            groups = split_by_schema(values)
+        except ValueError as error:
+            raise UnreadableRecord(str(error)) from None
+        columns = columns_for(event_type)
+        for sid, group in groups.items():
+            text, _ = self.schemas(sid)
+            settings = {
+                **_INSERT_SETTINGS,
+                "insert_deduplication_token": token if len(groups) == 1 else f"{token}|{sid}",
+            }
+            self.client.raw_insert(
+                staging_table_for(event_type),
+                columns,
+                container(text, group),
+                settings=settings,
+                fmt="Avro",
+            )
+        return len(values)
+
+    def insert_dead_letters(self, rows: Sequence[Sequence[Any]], token: str) -> int:
+        self.client.insert(
+            DEAD_LETTERS,
+            rows,
+            column_names=list(DEAD_LETTER_COLUMNS),
+            settings={"insert_deduplication_token": token},
+        )
+        return len(rows)
+
+    def newest_produced_at(self, values: Iterable[bytes]) -> float | None:
+        """Seconds since the epoch of the newest `produced_at` among `values` (decoded)."""
+        newest = None
+        for value in values:
+            produced = _millis(self.schemas.decode(value)["produced_at"]) / 1000
+            newest = produced if newest is None else max(newest, produced)
+        return newest
+
+    # -- intents: ranges about to be inserted ------------------------------------------------
+    def write_intents(self, batches: Iterable[Batch]) -> None:
+        rows = [[self.group, b.topic, b.partition, b.first, b.last] for b in batches]
+        if rows:
+            self.client.insert(INTENTS, rows, column_names=INTENT_COLUMNS)
+
+    def pending_ranges(
+        self, starts: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, list[tuple[int, int]]]:
+        """Ranges at or above each partition's committed offset: written, maybe inserted."""
+        if not starts:
+            return {}
+        conditions, parameters = [], {"g": self.group}
+        for i, ((topic, partition), start) in enumerate(sorted(starts.items())):
+            conditions.append(
+                f"(topic = {{t{i}:String}} AND partition = {partition:d} "
+                f"AND first_offset >= {max(start, 0):d})"
+            )
+            parameters[f"t{i}"] = topic
+        rows = self.client.query(
+            f"SELECT DISTINCT topic, partition, first_offset, last_offset FROM {INTENTS} "
+            f"WHERE consumer_group = {{g:String}} AND ({' OR '.join(conditions)}) "
+            "ORDER BY topic, partition, first_offset, last_offset "
+            f"LIMIT {MAX_REPLAYED_RANGES} BY topic, partition",
+            parameters=parameters,
+        ).result_rows
+        found: dict[TopicPartition, list[tuple[int, int]]] = {}
+        for topic, partition, first, last in rows:
+            found.setdefault((topic, int(partition)), []).append((int(first), int(last)))
+        return found
+
+    # -- "is this replayed range already stored?" ---------------------------------------------
+    def clean_is_stored(self, event_type: str, value: bytes) -> bool:
+        """Whether this clean record (the first of a replayed range) is in ClickHouse.
+
+        An insert of up to a million rows is one block, stored all or nothing, so the first
+        record answers for its whole range. The look-up follows the table's sort key.
+        """
+        record = self.schemas.decode(value)
+        count = self.client.query(
+            f"SELECT count() FROM {table_for(event_type)} WHERE province_code = {{p:String}} "
+            "AND agency_code = {a:String} "
+            "AND occurred_at = fromUnixTimestamp64Milli({o:Int64}, 'UTC') "
+            "AND event_id = {e:UUID} "
+            "AND processed_at = fromUnixTimestamp64Milli({s:Int64}, 'UTC') "
+            "AND source_partition = {sp:Int32} AND source_offset = {so:Int64}",
+            parameters={
+                "p": record["province_code"],
+                "a": record["agency_code"],
+                "o": _millis(record["occurred_at"]),
+                "e": str(record["event_id"]),
+                "s": _millis(record["processed_at"]),
+                "sp": record["source_partition"],
+                "so": record["source_offset"],
+            },
+        ).result_rows[0][0]
+        return count > 0
+
+    def dead_letter_is_stored(self, row: Sequence[Any]) -> bool:
+        """Whether this dead-letter row (the first of a replayed range) is in ClickHouse."""
+        values = dict(zip(DEAD_LETTER_COLUMNS, row, strict=True))
+        count = self.client.query(
+            f"SELECT count() FROM {DEAD_LETTERS} WHERE event_type = {{t:String}} "
+            "AND reason = {r:String} AND first_seen = fromUnixTimestamp64Milli({f:Int64}, 'UTC') "
+            "AND source_topic = {st:String} AND source_partition = {sp:Int32} "
+            "AND source_offset = {so:Int64}",
+            parameters={
+                "t": values["event_type"],
+                "r": values["reason"],
+                "f": values["first_seen"],
+                "st": values["source_topic"],
+                "sp": values["source_partition"],
+                "so": values["source_offset"],
+            },
+        ).result_rows[0][0]
+        return count > 0

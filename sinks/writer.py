@@ -1,0 +1,224 @@
+"""The sink's writer thread: inserts one cycle of batches into ClickHouse while Kafka is read.
+
+The embedded engine releases the GIL while it parses and writes, so inserting cycle k on this
+thread while the consumer thread reads and batches cycle k+1 uses both cores (measured: one
+thread doing both tops out near 60k rows/s). At most one cycle is in flight; the consumer
+stops reading when the next one is full, so memory holds two cycles at most.
+
+For a cycle, in order: replayed ranges already stored are set aside; the ranges about to be
+inserted are written to `sink_batches`; each table's group is inserted with its token. Stored
+batches go to `outbox` as they land; the consumer thread commits their offsets. A failure is
+retried with exponential backoff, with `failing` set meanwhile (the consumer pauses).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from monitoring import metrics
+from sinks.batching import Batch
+from sinks.store import SinkStore
+
+log = logging.getLogger("govpulse.sink")
+
+CRASH_EXIT_CODE = 137  # what a shell reports for kill -9
+
+
+@dataclass
+class InsertGroup:
+    """The batches of one table in one cycle: one insert, one token."""
+
+    table: str
+    event_type: str | None  # None for dead letters
+    batches: list[Batch]
+    checked: bool = False  # replayed ranges looked up in ClickHouse
+    intents_written: bool = False
+
+    @property
+    def rows(self) -> int:
+        return sum(len(b.records) for b in self.batches)
+
+    @property
+    def token(self) -> str:
+        """`<table>|topic:partition:first-last,…`: the same batches always give the same token."""
+        ordered = sorted(self.batches, key=lambda b: (b.topic, b.partition, b.first))
+        return f"{self.table}|" + ",".join(b.describe() for b in ordered)
+
+
+@dataclass
+class Cycle:
+    """Groups to insert; `final` cycles (revoke, close) get one attempt, no retries."""
+
+    groups: list[InsertGroup]
+    final: bool = False
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class WriterStats:
+    rows: dict[str, int] = field(default_factory=dict)  # by table
+    inserts: int = 0
+    replays_skipped: int = 0
+    failures: int = 0
+
+
+class Writer:
+    """One thread, one cycle at a time; results in `outbox` as lists of stored batches."""
+
+    def __init__(
+        self,
+        store: SinkStore,
+        *,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 10.0,
+        give_up_after: int = 8,
+        crash_after_inserts: int | None = None,
+    ) -> None:
+        self.store = store
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.give_up_after = give_up_after
+        self.crash_after_inserts = crash_after_inserts
+        self.stats = WriterStats()
+        self.outbox: queue.SimpleQueue[list[Batch]] = queue.SimpleQueue()
+        self.failing = threading.Event()
+        self._inbox: queue.SimpleQueue[Cycle | None] = queue.SimpleQueue()
+        self._abandon = threading.Event()
+        self._current: Cycle | None = None
+        self._thread = threading.Thread(target=self._loop, name="govpulse-sink-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    def submit(self, cycle: Cycle) -> None:
+        if self._current is not None:
+            raise RuntimeError("a cycle is still in flight")
+        self._abandon.clear()
+        self._current = cycle
+        self._inbox.put(cycle)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no cycle is in flight; False on timeout."""
+        cycle = self._current
+        return cycle is None or cycle.finished.wait(timeout)
+
+    def abandon(self) -> None:
+        """Stop retrying the cycle in flight after its current attempt (revoke, close)."""
+        self._abandon.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.abandon()
+        self._inbox.put(None)
+        self._thread.join(timeout)
+
+    # -- the thread ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while (cycle := self._inbox.get()) is not None:
+            attempts = 0
+            while True:
+                try:
+                    self._write(cycle)
+                    break
+                except Exception as error:
+                    attempts += 1
+                    self.stats.failures += 1
+                    self.failing.set()
+                    if cycle.final or self._abandon.is_set():
+                        log.warning("insert failed, not retried (%s): the batches are re-read "
+                                    "by the next owner of their partitions", error)  # fmt: skip
+                        break
+                    delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempts - 1))
+                    self._report(error, attempts, delay)
+                    if self._abandon.wait(delay):
+                        break
+                    metrics.SINK_INSERT_RETRIES.inc()
+            self.failing.clear()
+            self._current = None
+            cycle.finished.set()
+
+    def _report(self, error: Exception, attempts: int, delay: float) -> None:
+        if attempts % self.give_up_after == 0:
+            metrics.SINK_INSERT_FAILURES.inc()
+            log.error(
+                "ClickHouse still failing after %d attempts (%s); the batches stay uncommitted "
+                "and are tried again every %.1f s",
+                attempts,
+                error,
+                delay,
+            )
+        else:
+            log.warning("ClickHouse failed (%s); consumption paused, retry in %.1f s", error, delay)
+
+    def _write(self, cycle: Cycle) -> None:
+        for group in cycle.groups:
+            if not group.checked:
+                self._set_aside_stored(group)
+        cycle.groups = [g for g in cycle.groups if g.batches]
+        unwritten = [g for g in cycle.groups if not g.intents_written]
+        if unwritten:
+            self.store.write_intents(b for g in unwritten for b in g.batches)
+            for group in unwritten:
+                group.intents_written = True
+        while cycle.groups:
+            group = cycle.groups[0]
+            self._insert(group)
+            self._maybe_crash()  # before the consumer thread can see it, so before any commit
+            cycle.groups.pop(0)
+            self.outbox.put(group.batches)
+
+    def _set_aside_stored(self, group: InsertGroup) -> None:
+        """Replayed ranges whose first record is already in ClickHouse: commit, don't insert."""
+        stored = []
+        for batch in group.batches:
+            if not batch.replay:
+                continue
+            first = batch.records[0]
+            if group.event_type is not None:
+                found = self.store.clean_is_stored(group.event_type, first)
+            else:
+                found = self.store.dead_letter_is_stored(first)
+            if found:
+                stored.append(batch)
+        if stored:
+            self.stats.replays_skipped += len(stored)
+            log.info(
+                "%s: %d replayed range(s) already stored, not inserted again: %s",
+                group.table,
+                len(stored),
+                ", ".join(b.describe() for b in stored),
+            )
+            group.batches = [b for b in group.batches if b not in stored]
+            self.outbox.put(stored)
+        group.checked = True
+
+    def _insert(self, group: InsertGroup) -> None:
+        started = time.perf_counter()
+        token = group.token
+        newest = None
+        if group.event_type is not None:
+            values = [v for b in group.batches for v in b.records]
+            newest = self.store.newest_produced_at([b.records[-1] for b in group.batches])
+            rows = self.store.insert_clean(group.event_type, values, token)
+        else:
+            dead = [r for b in group.batches for r in b.records]
+            rows = self.store.insert_dead_letters(dead, token)
+        metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
+        metrics.SINK_ROWS_INSERTED.labels(group.table).inc(rows)
+        metrics.SINK_BATCH_ROWS.observe(rows)
+        if newest is not None:
+            metrics.FRESHNESS.stored(newest)
+        self.stats.rows[group.table] = self.stats.rows.get(group.table, 0) + rows
+        self.stats.inserts += 1
+
+    def _maybe_crash(self) -> None:
+        """Test hook: die like kill -9 after the Nth insert, before its offsets are committed."""
+        if self.crash_after_inserts is not None and self.stats.inserts >= self.crash_after_inserts:
+            log.warning("crash hook: exiting after insert %d, before commit", self.stats.inserts)
+            logging.shutdown()
+            os._exit(CRASH_EXIT_CODE)

@@ -1,0 +1,191 @@
+"""simulator → streams → sink → ClickHouse, reconciled by `govpulse audit`.
+
+One broker, one stream worker and one `govpulse sink` for the module, all as child processes;
+the sink owns its own chdb directory, so ClickHouse is read after it stopped — by
+`govpulse audit` itself (its JSON carries the ClickHouse counts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from embedded.broker import EmbeddedBroker
+from embedded.process import free_port
+from producers.defects import Defect, Outcome
+from schemas import catalog
+from sinks.audit import topic_ends
+
+pytestmark = pytest.mark.integration
+GOVPULSE = [sys.executable, "-m", "govpulse"]
+TYPES = catalog.EVENT_TYPES
+
+
+class Child:
+    """A `govpulse …` child process, stopped by its pid at teardown."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [*GOVPULSE, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.log = log
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def routed(bootstrap: str) -> dict[str, dict[str, int]]:
+    topics = [f"{stage}.{t}" for t in TYPES for stage in ("raw", "clean", "dlq", "dup")]
+    ends = topic_ends(bootstrap, topics)
+    counts = {t: dict.fromkeys(("raw", "clean", "dlq", "dup"), 0) for t in TYPES}
+    for (topic, _), (low, end) in ends.items():
+        stage, event_type = topic.split(".", 1)
+        counts[event_type][stage] += end - low
+    return counts
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(1)
+
+
+def audit(env: dict[str, str], *args: str) -> tuple[int, dict, str]:
+    run = subprocess.run(
+        [*GOVPULSE, "audit", "--json", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+    return run.returncode, json.loads(run.stdout) if run.stdout else {}, run.stderr
+
+
+@pytest.fixture(scope="module")
+def pipeline(registry, tmp_path_factory):
+    """Simulated dirty traffic through one stream worker and one sink, then the sink stopped."""
+    workdir = tmp_path_factory.mktemp("audit")
+    broker = EmbeddedBroker("127.0.0.1", free_port(), workdir / "logs").start()
+    key = workdir / "key"
+    key.write_bytes(os.urandom(48))
+    env = dict(
+        os.environ,
+        GOVPULSE_DATA_DIR=str(workdir / "data"),
+        GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
+        GOVPULSE_REGISTRY_URL=registry.url,
+        GOVPULSE_PSEUDONYM_KEY_FILE=str(key),
+        GOVPULSE_CLICKHOUSE_DSN=f"chdb://{workdir / 'clickhouse'}",
+    )
+    children = []
+    try:
+        children.append(
+            Child(["streams"], {**env, "GOVPULSE_METRICS_PORT": str(free_port())}, workdir / "w")
+        )
+        sink = Child(["sink"], {**env, "GOVPULSE_METRICS_PORT": str(free_port())}, workdir / "s")
+        children.append(sink)
+        before = datetime.now(UTC)
+        time.sleep(1)
+        run = subprocess.run(
+            [*GOVPULSE, "simulate", "--flat", "--json", "--rate", "2000", "--duration", "4",
+             "--dirty-share", "0.3", "--seed", "7"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        report = json.loads(run.stdout)
+        wait_until(
+            lambda: all(
+                c["clean"] + c["dlq"] + c["dup"] >= c["raw"] > 0
+                for c in routed(broker.bootstrap).values()
+            ),
+            120,
+            "the stream worker to route every record",
+        )
+        # the sink is caught up when its group committed every clean/dlq partition to the end
+        wait_until(lambda: sink_caught_up(broker.bootstrap), 60, "the sink to commit everything")
+        assert sink.stop() == 0, sink.log.read_text()[-2000:]
+        yield broker, env, report, before, children[0]
+    finally:
+        for child in children:
+            child.stop()
+        broker.stop()
+
+
+def sink_caught_up(bootstrap: str) -> bool:
+    from confluent_kafka import Consumer, TopicPartition
+
+    topics = [f"{stage}.{t}" for stage in ("clean", "dlq") for t in TYPES]
+    ends = {k: end for k, (_low, end) in topic_ends(bootstrap, topics).items() if end > 0}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "govpulse-sink"})
+    try:
+        found = consumer.committed([TopicPartition(t, p) for t, p in ends], 10)
+    finally:
+        consumer.close()
+    return all(ends[(tp.topic, tp.partition)] == tp.offset for tp in found)
+
+
+def expected(report: dict, event_type: str, outcome: Outcome) -> int:
+    defects = report["by_type"][event_type]["defects"]
+    return sum(n for kind, n in defects.items() if Defect(kind).outcome is outcome)
+
+
+def test_audit_balances_and_clickhouse_holds_each_clean_event_once(pipeline):
+    _, env, report, _, _ = pipeline
+    code, result, stderr = audit(env)
+    assert code == 0, stderr
+    assert result["ok"]
+    for event_type in TYPES:
+        counts, sent = result["types"][event_type], report["by_type"][event_type]["sent"]
+        assert counts["produced"] == sent
+        assert counts["dead_lettered"] == expected(report, event_type, Outcome.DEAD_LETTER)
+        assert counts["duplicates"] == report["by_type"][event_type]["defects"].get("duplicate", 0)
+        assert counts["clean"] + counts["dead_lettered"] + counts["duplicates"] == sent
+        # ClickHouse distinct event ids = rows = clean events
+        assert counts["stored_ids"] == counts["stored_rows"] == counts["clean"] > 0
+        assert counts["stored_dead_letters"] == counts["dead_lettered"]
+    assert "MISMATCH" not in stderr
+
+
+def test_audit_of_a_time_range_before_any_traffic_is_empty_and_balanced(pipeline):
+    _, env, _, before, _ = pipeline
+    code, result, stderr = audit(env, "--until", before.isoformat())
+    assert code == 0, stderr
+    assert all(t["produced"] == t["stored_rows"] == 0 for t in result["types"].values())
+    code, result, _ = audit(env, "--since", "1d")
+    assert code == 0 and sum(t["produced"] for t in result["types"].values()) > 0
+
+
+def test_audit_exits_non_zero_naming_what_does_not_balance(pipeline):
+    broker, env, _, _, worker = pipeline
+    assert worker.proc.poll() is None  # the stream worker still runs; the sink does not
+    before = routed(broker.bootstrap)
+    run = subprocess.run(
+        [*GOVPULSE, "simulate", "--flat", "--rate", "200", "--duration", "1", "--seed", "8",
+         "--dirty-share", "0"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+
+    def all_routed() -> bool:
+        now = routed(broker.bootstrap)
+        grew = sum(c["raw"] for c in now.values()) > sum(c["raw"] for c in before.values())
+        return grew and all(c["clean"] + c["dlq"] + c["dup"] >= c["raw"] for c in now.values())
+
+    wait_until(all_routed, 60, "the new records routed")
+    code, result, stderr = audit(env, "--types", "service_request,complaint,net_pracharat_usage")
+    assert code == 1
+    assert not result["ok"]
+    assert "MISMATCH" in stderr and "sink behind" in stderr

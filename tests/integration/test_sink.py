@@ -1,0 +1,354 @@
+"""The ClickHouse sink against a real broker, registry and chdb engine.
+
+One broker for this module, its clean.* topics filled directly with realistic clean records
+(no stream worker needed). Sinks run in this process on the session's chdb engine, each test
+in its own database with its own consumer group, so each reads the topics from the start. The
+kill -9 test runs `govpulse sink` as a child process on its own chdb directory (a directory
+opens in one process only) and inspects it afterwards from a fresh `python -c`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from embedded.broker import EmbeddedBroker
+from embedded.process import free_port
+from govpulse.clickhouse import make_client
+from govpulse.topics import ensure_topics
+from monitoring import metrics
+from schemas import catalog
+from sinks.audit import topic_ends
+from sinks.columns import table_for
+from sinks.faults import FlakyClient
+from sinks.migrations import migrate
+from sinks.samples import clean_records, prefill
+from sinks.sink import Sink
+from sinks.store import staging_table_for
+
+pytestmark = pytest.mark.integration
+TYPES = catalog.EVENT_TYPES
+FIRST_FILL = 12_000
+SECOND_FILL = 12_000
+THIRD_FILL = 10_000
+DEAD_LETTERS = 300
+RAW_ID = b"1101700203450"
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory) -> Iterator[EmbeddedBroker]:
+    instance = EmbeddedBroker(
+        "127.0.0.1", free_port(), tmp_path_factory.mktemp("sink") / "logs"
+    ).start()
+    ensure_topics(instance.bootstrap, 4)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def pool() -> list[tuple[str, bytes, bytes]]:
+    """Unique clean records (type, key, value), enough for every fill of this module."""
+    records = clean_records(FIRST_FILL + SECOND_FILL + THIRD_FILL + 2_000, seed=11)
+    flat = [(t, k, v) for t, items in records.items() for k, v in items]
+    random.Random(11).shuffle(flat)  # every fill holds every type
+    return flat
+
+
+def fill(broker, registry, pool, start: int, count: int) -> None:
+    chosen = pool[start : start + count]
+    grouped: dict[str, list[tuple[bytes, bytes]]] = {}
+    for event_type, key, value in chosen:
+        grouped.setdefault(event_type, []).append((key, value))
+    prefill(broker.bootstrap, registry.url, grouped, sum(len(v) for v in grouped.values()))
+
+
+def produce_dead_letters(bootstrap: str, count: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    now_ms = time.time_ns() // 1_000_000  # recent: dead letters live 30 days
+    for i in range(count):
+        event_type = TYPES[i % len(TYPES)]
+        headers = [
+            ("source_topic", catalog.raw_topic(event_type).encode()),
+            ("source_partition", str(i % 4).encode()),
+            ("source_offset", str(i).encode()),
+            ("first_seen", str(now_ms + i).encode()),
+            ("reason", b"invalid_national_id"),
+            ("detail", b"citizen_id '" + RAW_ID + b"' fails the checksum"),
+        ]
+        value = b"\x00\x00\x00\x00\x01raw bytes with " + RAW_ID
+        producer.produce(catalog.dlq_topic(event_type), value, f"evt-{i}".encode(), headers=headers)
+    assert producer.flush(30) == 0
+
+
+@pytest.fixture(scope="module")
+def filled(broker, registry, pool) -> int:
+    """The first fill: clean records of every type plus dead letters; returns clean count."""
+    fill(broker, registry, pool, 0, FIRST_FILL)
+    produce_dead_letters(broker.bootstrap, DEAD_LETTERS)
+    return FIRST_FILL
+
+
+@pytest.fixture
+def database(clickhouse) -> Iterator[Callable[..., object]]:
+    """A migrated database of its own on the session engine; yields a client factory."""
+    name = f"sink_{uuid.uuid4().hex[:10]}"
+    migrate(clickhouse, database=name)
+    clients = []
+
+    def client(**kwargs):
+        made = make_client(f"chdb://{clickhouse.path}", database=name, **kwargs)
+        clients.append(made)
+        return made
+
+    yield client
+    for made in clients:
+        made.close()
+
+
+@contextlib.contextmanager
+def running(sink: Sink) -> Iterator[Sink]:
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        stop.set()
+        thread.join(60)
+        assert not thread.is_alive()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def topic_total(bootstrap: str, stage: str) -> int:
+    found = topic_ends(bootstrap, [f"{stage}.{t}" for t in TYPES])
+    return sum(end - low for low, end in found.values())
+
+
+def caught_up(bootstrap: str, group: str) -> bool:
+    """Whether `group` committed every non-empty clean/dlq partition up to its end."""
+    topics = [f"{stage}.{t}" for stage in ("clean", "dlq") for t in TYPES]
+    ends = {key: end for key, (_low, end) in topic_ends(bootstrap, topics).items() if end > 0}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    try:
+        found = consumer.committed([TopicPartition(t, p) for t, p in ends], 10)
+    finally:
+        consumer.close()
+    return all(ends[(tp.topic, tp.partition)] == tp.offset for tp in found)
+
+
+def stored(client) -> tuple[int, int]:
+    """(rows, distinct event ids) over every events_<type> table."""
+    rows = ids = 0
+    for event_type in TYPES:
+        count, distinct = client.query(
+            f"SELECT count(), uniqExact(event_id) FROM {table_for(event_type)}"
+        ).result_rows[0]
+        rows, ids = rows + count, ids + distinct
+    return rows, ids
+
+
+def gauge(metric) -> float:
+    return next(s.value for m in metric.collect() for s in m.samples)
+
+
+def test_staging_tables_mirror_the_events_tables_without_low_cardinality(database):
+    client = database()
+    for event_type in TYPES:
+
+        def columns(table: str) -> list[tuple[str, str]]:
+            return client.query(
+                "SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                "AND table = {t:String} ORDER BY position",
+                parameters={"t": table},
+            ).result_rows
+
+        target = [
+            (name, re.sub(r"LowCardinality\((.*)\)", r"\1", kind))
+            for name, kind in columns(table_for(event_type))
+            if name != "inserted_at"
+        ]
+        assert columns(staging_table_for(event_type)) == target
+
+
+def test_records_land_exactly_once_and_offsets_are_committed_after(
+    broker, registry, filled, database
+):
+    client = database()
+    group = f"sink-{uuid.uuid4().hex[:8]}"
+    sink = Sink(client, broker.bootstrap, registry.url, group_id=group, max_rows=5_000)
+    with running(sink):
+        wait_for(lambda: sink.stats.rows_total >= filled + DEAD_LETTERS, 60, "every row")
+        wait_for(lambda: caught_up(broker.bootstrap, group), 30, "offsets committed to the end")
+    assert stored(client) == (filled, filled)
+    per_type = {
+        t: client.query(f"SELECT count() FROM {table_for(t)}").result_rows[0][0] for t in TYPES
+    }
+    assert all(per_type.values()), per_type
+    assert sink.stats.inserts >= 2  # several cycles, not one big insert
+    rows = client.query(
+        "SELECT payload, detail, event_id, reason, source_topic FROM dead_letters"
+    ).result_rows
+    assert len(rows) == DEAD_LETTERS
+    for payload, detail, event_id, reason, source_topic in rows:
+        assert payload == ""  # PDPA: the raw bytes stay in dlq.<type>
+        assert RAW_ID.decode() not in detail and "[national_id]" in detail
+        assert event_id.startswith("evt-") and reason == "invalid_national_id"
+        assert source_topic.startswith("raw.")
+    # the rollups saw every row once
+    events = client.query("SELECT sum(events) FROM activity_minute").result_rows[0][0]
+    assert events == filled
+
+
+def test_clickhouse_outage_pauses_consumption_loses_nothing_and_lag_recovers(
+    broker, registry, pool, filled, database, tmp_path
+):
+    fault = tmp_path / "clickhouse-down"
+    client = FlakyClient(database(), fault)
+    group = f"sink-{uuid.uuid4().hex[:8]}"
+    max_rows = 2_000
+    sink = Sink(
+        client,
+        broker.bootstrap,
+        registry.url,
+        group_id=group,
+        max_rows=max_rows,
+        backoff_s=0.2,
+        max_backoff_s=1.0,
+    )
+    with running(sink):
+        wait_for(lambda: sink.stats.rows_total >= filled + DEAD_LETTERS, 60, "the first fill")
+        fault.touch()
+        fill(broker, registry, pool, FIRST_FILL, SECOND_FILL)  # arrives during the outage
+        outage_end = time.monotonic() + 10
+        held = []
+        while time.monotonic() < outage_end:
+            held.append(sink.stats.held)
+            time.sleep(0.2)
+        assert sink.stats.paused and gauge(metrics.SINK_PAUSED) == 1
+        assert client.failures >= 3  # retried with backoff, not once
+        rows_during = sink.stats.rows_total
+        fault.unlink()
+        total = filled + SECOND_FILL
+        wait_for(lambda: sink.stats.rows_total >= total + DEAD_LETTERS, 60, "catching up")
+        wait_for(lambda: sink.stats.lag == 0, 10, "lag back to 0")
+        assert not sink.stats.paused and gauge(metrics.SINK_PAUSED) == 0
+    print(f"held at most {max(held)} records while {SECOND_FILL} arrived during the outage")
+    assert rows_during == filled + DEAD_LETTERS  # nothing inserted while ClickHouse was away
+    bound = 2 * (max_rows + min(max_rows, 10_000))  # one cycle in flight, one being read
+    assert max(held) <= bound < SECOND_FILL  # bounded, not everything that arrived
+    assert stored(client) == (total, total)  # none lost, none twice
+
+
+def test_kill_minus_9_between_insert_and_commit_loses_nothing_and_doubles_nothing(
+    broker, registry, filled, tmp_path
+):
+    """`govpulse sink` dies right after its 3rd insert (before committing it), restarts."""
+    # make sure the second fill is there even when this test runs alone
+    expected_clean = topic_total(broker.bootstrap, "clean")
+    expected_dead = topic_total(broker.bootstrap, "dlq")
+    store = tmp_path / "clickhouse"
+    env = dict(
+        os.environ,
+        GOVPULSE_DATA_DIR=str(tmp_path / "data"),
+        GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
+        GOVPULSE_REGISTRY_URL=registry.url,
+        GOVPULSE_CLICKHOUSE_DSN=f"chdb://{store}",
+        GOVPULSE_METRICS_PORT=str(free_port()),
+        GOVPULSE_SINK_MAX_ROWS="3000",
+    )
+    log = tmp_path / "sink.log"
+    command = [sys.executable, "-m", "govpulse", "sink", "--progress-every", "1"]
+    with open(log, "ab") as out:
+        crashed = subprocess.run(
+            command,
+            env={**env, "GOVPULSE_SINK_CRASH_AFTER_INSERTS": "3"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
+    assert crashed.returncode == 137, log.read_text()
+    first_run = log.read_text()
+    with open(log, "ab") as out:
+        restarted = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(
+            lambda: caught_up(broker.bootstrap, "govpulse-sink"),
+            120,
+            "the restarted sink to commit every partition to its end",
+        )
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        try:
+            restarted.wait(60)
+        except subprocess.TimeoutExpired:
+            restarted.kill()
+            restarted.wait()
+    assert restarted.returncode == 0, log.read_text()[-3000:]
+    second_run = log.read_text()[len(first_run) :]
+    assert "already stored, not inserted again" in second_run, second_run[-3000:]
+    inspect = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys\n"
+            "from govpulse.clickhouse import make_client\n"
+            "from schemas.catalog import EVENT_TYPES\n"
+            f"c = make_client('chdb://{store}')\n"
+            "q = lambda s: c.query(s).result_rows[0]\n"
+            "rows = [q(f'SELECT count(), uniqExact(event_id) FROM events_{t}') for t in "
+            "EVENT_TYPES]\n"
+            "dead = q('SELECT count(), uniqExact(source_topic, source_partition, source_offset,"
+            " event_id) FROM dead_letters')\n"
+            "events = q('SELECT sum(events) FROM activity_minute')[0]\n"
+            "print(json.dumps({'rows': sum(r[0] for r in rows), 'ids': sum(r[1] for r in rows),"
+            " 'dead': list(dead), 'rollup_events': events}))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert inspect.returncode == 0, inspect.stderr
+    found = json.loads(inspect.stdout)
+    assert found["rows"] == found["ids"] == expected_clean  # none lost, none twice
+    assert found["rollup_events"] == expected_clean  # the rollups too
+    assert found["dead"] == [expected_dead, expected_dead]
+
+
+def test_a_second_sink_joining_the_group_takes_over_partitions_without_loss_or_duplicates(
+    broker, registry, pool, filled, database
+):
+    group = f"sink-{uuid.uuid4().hex[:8]}"
+    first = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=1_000)
+    with running(first):
+        wait_for(lambda: first.stats.rows_total > 0, 30, "the first sink to insert")
+        second = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=1_000)
+        with running(second):
+            start = FIRST_FILL + SECOND_FILL
+            fill(broker, registry, pool, start, THIRD_FILL)  # arrives while the group rebalances
+            expected = topic_total(broker.bootstrap, "clean")
+            wait_for(lambda: second.stats.assigned > 0, 60, "the rebalance")
+            wait_for(lambda: caught_up(broker.bootstrap, group), 60, "both sinks to finish")
+            split = (first.stats.assigned, second.stats.assigned)
+            assert 0 < split[0] < 40 and sum(split) == 40, split
+    assert stored(database()) == (expected, expected)

@@ -1,0 +1,96 @@
+"""The audit's verdicts and its table, without a broker."""
+
+from __future__ import annotations
+
+from sinks.audit import TypeAudit, table
+
+
+def balanced(**changes) -> TypeAudit:
+    audit = TypeAudit(
+        "complaint",
+        produced=100,
+        clean=90,
+        dead_lettered=6,
+        duplicates=4,
+        clean_records=92,  # two clean records written twice by a replaying worker
+        clean_ids=90,
+        stored_rows=92,
+        stored_ids=90,
+        stored_dead_letters=6,
+    )
+    for name, value in changes.items():
+        setattr(audit, name, value)
+    return audit
+
+
+def test_replays_of_the_stream_processor_still_balance():
+    assert balanced().problems == []
+
+
+def test_a_record_without_outcome_is_reported():
+    [problem] = balanced(clean=89, unaccounted=1).problems
+    assert "1 of 100 raw records have no outcome" in problem
+
+
+def test_missing_and_doubled_rows_are_told_apart():
+    assert "sink behind" in balanced(stored_rows=91).problems[0]
+    assert "inserted twice" in balanced(stored_rows=93).problems[0]
+
+
+def test_distinct_ids_and_dead_letters_are_compared():
+    assert "distinct event ids" in balanced(stored_ids=89).problems[0]
+    assert "dead_letters holds 5" in balanced(stored_dead_letters=5).problems[0]
+
+
+def test_the_table_marks_each_type_and_lists_the_problems():
+    text = table([balanced(), balanced(event_type="dataset_update", stored_rows=0)])
+    lines = text.splitlines()
+    assert lines[1].startswith("complaint") and lines[1].endswith("ok")
+    assert lines[2].endswith("MISMATCH")
+    assert lines[3].startswith("dataset_update: ClickHouse holds 0 rows for 92 clean records")
+
+
+class _FakeClient:
+    """Answers the two queries of `stored_counts`, remembering them."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def query(self, sql: str, parameters=None):
+        self.queries.append(sql)
+        rows = [(7, 6)] if "events_" in sql else [(2,)]
+        return type("Result", (), {"result_rows": rows})()
+
+
+def test_audit_can_read_clickhouse_through_the_process_that_owns_it():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from sinks.audit import STORED_PATH, stored_counts_request, stored_via_http
+
+    client = _FakeClient()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # what `govpulse serve` would route to STORED_PATH
+            assert self.path == STORED_PATH
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            answer = json.dumps(stored_counts_request(client, body)).encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        stored = stored_via_http(f"http://127.0.0.1:{server.server_port}")
+        counts = stored("complaint", {0: (10, 20), 1: (0, 0)})
+    finally:
+        server.shutdown()
+    assert counts == {"stored_rows": 7, "stored_ids": 6, "stored_dead_letters": 2}
+    condition = "source_partition = 0 AND source_offset >= 10 AND source_offset < 20"
+    assert condition in client.queries[0]
+    assert "source_partition = 1" not in client.queries[0]  # an empty range selects nothing
