@@ -3,68 +3,21 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from stack_process import GOVPULSE, UpProcess, metric
 
 from embedded.broker import kafka_answers
 from embedded.process import free_port
 from embedded.registry.service import registry_answers
 
 pytestmark = pytest.mark.e2e
-
-GOVPULSE = [sys.executable, "-m", "govpulse"]
-
-
-class UpProcess:
-    """`govpulse up` as a child, its output collected line by line."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.broker = f"127.0.0.1:{free_port()}"
-        self.registry = f"http://127.0.0.1:{free_port()}"
-        env = dict(
-            os.environ,
-            GOVPULSE_DATA_DIR=str(tmp_path / "data"),
-            GOVPULSE_BOOTSTRAP_SERVERS=self.broker,
-            GOVPULSE_REGISTRY_URL=self.registry,
-            GOVPULSE_METRICS_PORT_BASE=str(free_port() - 3),
-            GOVPULSE_PROMETHEUS_PORT=str(free_port()),
-            GOVPULSE_DASHBOARD_PORT=str(free_port()),
-        )
-        self.dashboard = f"http://127.0.0.1:{env['GOVPULSE_DASHBOARD_PORT']}"
-        self.metrics_base = int(env["GOVPULSE_METRICS_PORT_BASE"])
-        self.prometheus = f"http://127.0.0.1:{env['GOVPULSE_PROMETHEUS_PORT']}"
-        self.proc = subprocess.Popen(
-            [*GOVPULSE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.lines):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} not printed; output:\n" + "\n".join(self.lines))
-
-    def child_pids(self) -> list[int]:
-        return [int(pid) for line in self.lines for pid in re.findall(r"\(pid (\d+)\)", line)]
 
 
 def _alive(pid: int) -> bool:
@@ -82,15 +35,6 @@ def _wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
     return [p for p in pids if _alive(p)]
 
 
-def _metric(url: str, name: str) -> float:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
-
-
 def test_up_runs_the_pipeline_and_sigterm_stops_every_child(tmp_path):
     up = UpProcess(tmp_path)
     try:
@@ -103,13 +47,13 @@ def test_up_runs_the_pipeline_and_sigterm_stops_every_child(tmp_path):
         assert len(children) >= 5  # broker, registry, streams, serve, simulator (+ prometheus)
         streams = f"http://127.0.0.1:{up.metrics_base + 2}/metrics"
         deadline = time.monotonic() + 90
-        while _metric(streams, "govpulse_streams_clean_total") == 0:
+        while metric(streams, "govpulse_streams_clean_total") == 0:
             assert time.monotonic() < deadline, "no clean record within 90 s:\n" + "\n".join(
                 up.lines
             )
             time.sleep(1)
         serve = f"http://127.0.0.1:{up.metrics_base + 3}/metrics"
-        while _metric(serve, "govpulse_sink_rows_inserted_total") == 0:
+        while metric(serve, "govpulse_sink_rows_inserted_total") == 0:
             assert time.monotonic() < deadline, "no row in ClickHouse within 90 s"
             time.sleep(1)
         with urllib.request.urlopen(f"{up.dashboard}/api/freshness", timeout=5) as response:

@@ -1,0 +1,69 @@
+"""`govpulse up` as a child process, shared by the e2e tests (not a test module)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from embedded.process import free_port
+
+GOVPULSE = [sys.executable, "-m", "govpulse"]
+
+
+class UpProcess:
+    """`govpulse up` as a child, its output collected line by line."""
+
+    def __init__(self, tmp_path: Path, **extra_env: str) -> None:
+        self.broker = f"127.0.0.1:{free_port()}"
+        self.registry = f"http://127.0.0.1:{free_port()}"
+        env = dict(
+            os.environ,
+            GOVPULSE_DATA_DIR=str(tmp_path / "data"),
+            GOVPULSE_BOOTSTRAP_SERVERS=self.broker,
+            GOVPULSE_REGISTRY_URL=self.registry,
+            GOVPULSE_METRICS_PORT_BASE=str(free_port() - 3),
+            GOVPULSE_PROMETHEUS_PORT=str(free_port()),
+            GOVPULSE_DASHBOARD_PORT=str(free_port()),
+            **extra_env,
+        )
+        self.dashboard = f"http://127.0.0.1:{env['GOVPULSE_DASHBOARD_PORT']}"
+        self.metrics_base = int(env["GOVPULSE_METRICS_PORT_BASE"])
+        self.prometheus = f"http://127.0.0.1:{env['GOVPULSE_PROMETHEUS_PORT']}"
+        self.proc = subprocess.Popen(
+            [*GOVPULSE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not printed; output:\n" + "\n".join(self.lines))
+
+    def child_pids(self) -> list[int]:
+        return [int(pid) for line in self.lines for pid in re.findall(r"\(pid (\d+)\)", line)]
+
+
+def metric(url: str, name: str) -> float:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
