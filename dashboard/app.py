@@ -34,8 +34,8 @@ from aiohttp import web
 from clickhouse_connect.driver.client import Client
 
 from dashboard.meta import build_meta
-from dashboard.params import ParameterError, Query, Window, parse, province_code
-from dashboard.queries import DashboardQueries
+from dashboard.params import RANGES, ParameterError, Query, parse, province_code
+from dashboard.queries import DashboardQueries, bucket_seconds, window_of
 from monitoring.metrics import DASHBOARD_REQUEST_SECONDS, DASHBOARD_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,9 @@ class ResponseCache:
     the first is still querying waits for that query instead of starting its own. An answer
     younger than its `ttl` is shared. With `serve_stale`, an older answer (up to
     STALE_FACTOR × ttl) is returned at once while one background task recomputes it: the
-    day and week views, whose queries take hundreds of milliseconds over millions of rollup
-    rows, then never keep a request waiting after their first computation.
+    day and week views, whose queries merge up to a week of hourly rollup rows (tens of
+    milliseconds, see dashboard/README.md), then never keep a request waiting after their
+    first computation.
     """
 
     MAX_ENTRIES = 2048
@@ -179,7 +180,7 @@ class Dashboard:
         method = getattr(self.queries, name)
 
         async def compute() -> Any:
-            return await self.run(method, query, Window.of(query.range))
+            return await self.run(method, query, window_of(query.range))
 
         # Live ranges share answers for `cache_seconds`; the day and week views for their
         # range's max_age, served stale while recomputed (see ResponseCache).
@@ -314,6 +315,9 @@ def build_app(
         freshness_threshold_seconds=freshness_threshold_seconds,
         dead_letter_threshold=dead_letter_threshold,
     )
+    # The bucket width the API answers with: whole hours where a range reads hourly rollups.
+    for entry in meta["ranges"]:
+        entry["step_seconds"] = bucket_seconds(RANGES[entry["name"]])
     app = web.Application(middlewares=[_api_middleware])
     app[DASHBOARD] = Dashboard(DashboardQueries(client, database), meta, cache_seconds, workers)
     app.router.add_get("/", _index)

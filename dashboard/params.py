@@ -28,11 +28,10 @@ AGENCY_PATTERN = re.compile(r"[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,15})?")
 class TimeRange:
     """A selectable time range: its length and the width of one chart bucket, in seconds.
 
-    Buckets keep charts at 15-168 points: per minute for the live ranges, coarser for a day
-    or a week (the rollups stay per minute; buckets are summed from them). `max_age` is how
-    old a shared answer may be: a second for the live ranges; for a day or a week, whose
-    buckets are 15 and 60 minutes wide and whose queries merge millions of rollup rows,
-    a small fraction of a bucket (see ResponseCache in dashboard/app.py).
+    Buckets keep charts at 15-168 points: per minute for the live ranges (read from the
+    per-minute rollups), per hour for a day or a week (read from the hourly rollups).
+    `max_age` is how old a shared answer may be: a second for the live ranges; for a day or
+    a week, a small fraction of a bucket (see ResponseCache in dashboard/app.py).
     """
 
     name: str
@@ -46,7 +45,7 @@ RANGES: dict[str, TimeRange] = {
     for r in (
         TimeRange("15m", 15 * 60, 60, 1.0),
         TimeRange("1h", 60 * 60, 60, 1.0),
-        TimeRange("24h", 24 * 3600, 15 * 60, 10.0),
+        TimeRange("24h", 24 * 3600, 3600, 10.0),
         TimeRange("7d", 7 * 24 * 3600, 3600, 60.0),
     )
 }

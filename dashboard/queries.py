@@ -4,12 +4,17 @@ Rules every query here follows:
 
 - The text is constant. The only parts chosen at run time are the database name (validated
   as an identifier when the app is built, from configuration, never from a request), filter
-  clauses picked from the fixed `_FILTERS` table, and a breakdown column picked from
-  `params.BREAKDOWN_DIMENSIONS`. Values always travel as ClickHouse query parameters
+  clauses picked from the fixed `_FILTERS` table, a breakdown column picked from
+  `params.BREAKDOWN_DIMENSIONS`, and the rollup tables of the range's grain (the fixed
+  `MINUTE` and `HOUR` below). Values always travel as ClickHouse query parameters
   (`{name:Type}` bound by clickhouse-connect), so request text is never parsed as SQL.
-- Live charts read the per-minute rollups (`activity_minute` and the per-type `*_minute`
-  tables), never the raw `events_*` tables: the rollups hold at most one row per minute and
-  dimension combination, so a refresh costs the same whatever the event rate.
+- Live charts read the rollups, never the raw `events_*` tables: the 15 min and 1 h ranges
+  the per-minute ones (`activity_minute` and the per-type `*_minute` tables), the 24 h and
+  7 d ranges the hourly ones (`activity_hour`, `*_hour`, sinks/ddl/0007_activity_hour.sql),
+  in whole-hour buckets. A rollup holds at most one row per minute (hour) and dimension
+  combination, so a refresh costs the same whatever the event rate; the hourly tables hold
+  up to 60× fewer rows than a day or a week of minutes, whose uniq and t-digest state merges
+  took up to a second at 10M events (see dashboard/README.md).
 - One exception, the district drill-down of a province: the rollups deliberately have no
   district dimension (it would multiply their rows ~12×, see sinks/ddl/0003_activity_minute.sql),
   so district counts read `events_*`, constrained by the leading primary-key column
@@ -29,12 +34,14 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from string import Template
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from dashboard.params import BREAKDOWN_DIMENSIONS, Query, Window
+from dashboard.params import BREAKDOWN_DIMENSIONS, Query, TimeRange, Window
 from schemas.catalog import EVENT_TYPES
 from schemas.reference import agencies, districts, provinces, region_of
 
@@ -45,9 +52,9 @@ _FILTERS = {
     "agency": "agency_code = {agency:String}",
 }
 _IN_WINDOW = (
-    "minute >= toDateTime({start:UInt32}, 'UTC') AND minute < toDateTime({end:UInt32}, 'UTC')"
+    "$time >= toDateTime({start:UInt32}, 'UTC') AND $time < toDateTime({end:UInt32}, 'UTC')"
 )
-_BUCKET = "intDiv(toUnixTimestamp(minute), {step:UInt32}) * {step:UInt32}"
+_BUCKET = "intDiv(toUnixTimestamp($time), {step:UInt32}) * {step:UInt32}"
 TOP_AGENCIES = 10
 TOP_SERVICES = 8
 # Freshness looks for the newest insert among rollup rows of the last two hours of event time,
@@ -59,15 +66,82 @@ DEAD_LETTER_WINDOW_MINUTES = 5
 # Service names are not in the rollup (service_code is); they are looked up from the raw
 # table now and then, since a service's name changes rarely.
 SERVICE_NAMES_TTL_SECONDS = 300.0
-REQUIRED_TABLES = (
+
+
+@dataclass(frozen=True)
+class Grain:
+    """The rollup tables of one time grain; `time` is both the grain's name and their column.
+
+    `sketch` names the quantile states of processing_seconds and latency_ms: t-digest per
+    minute, bfloat16 per hour (merged 2-3× faster over a week; see 0007_activity_hour.sql).
+    """
+
+    time: str
+    seconds: int
+    activity: str
+    service_request: str
+    complaint: str
+    net_pracharat: str
+    digital_center: str
+    sketch: str
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (
+            self.activity,
+            self.service_request,
+            self.complaint,
+            self.net_pracharat,
+            self.digital_center,
+        )
+
+
+MINUTE = Grain(
+    "minute",
+    60,
     "activity_minute",
     "service_request_minute",
     "complaint_minute",
     "net_pracharat_minute",
     "digital_center_minute",
+    "TDigest",
+)
+HOUR = Grain(
+    "hour",
+    3600,
+    "activity_hour",
+    "service_request_hour",
+    "complaint_hour",
+    "net_pracharat_hour",
+    "digital_center_hour",
+    "BFloat16",
+)
+# Ranges at least this long read the hourly rollups (24 h and 7 d); shorter ones per minute.
+HOURLY_FROM_SECONDS = 24 * 3600
+REQUIRED_TABLES = (
+    *dict.fromkeys((*MINUTE.tables, *HOUR.tables)),
     "dead_letters_minute",
     *(f"events_{event_type}" for event_type in EVENT_TYPES),
 )
+
+
+def grain_of(time_range: TimeRange) -> Grain:
+    """The rollups a time range reads."""
+    return HOUR if time_range.seconds >= HOURLY_FROM_SECONDS else MINUTE
+
+
+def bucket_seconds(time_range: TimeRange) -> int:
+    """Chart bucket width: the range's step, never narrower than the rows it sums."""
+    return max(time_range.step, grain_of(time_range).seconds)
+
+
+def window_of(time_range: TimeRange, now: float | None = None) -> Window:
+    """The buckets a request covers, aligned to whole rows of the rollups it reads.
+
+    An hourly range starts and ends on the hour, so its totals are exactly the hourly rows
+    it sums, and its first bucket holds a whole hour, not part of one.
+    """
+    return Window.of(replace(time_range, step=bucket_seconds(time_range)), now)
 
 
 def _number(value: Any) -> float | int | None:
@@ -120,14 +194,30 @@ class DashboardQueries:
 
     # -- helpers ---------------------------------------------------------------------------
     def _sql(self, text: str, query: Query | None = None, allow: Sequence[str] = ()) -> str:
-        """Fill in `$db` and `$filters` (the switched-on clauses of `_FILTERS`)."""
+        """Fill in `$db`, `$filters` (the switched-on clauses of `_FILTERS`) and the grain.
+
+        The grain of the query's range names the rollup tables (`$activity`,
+        `$service_request`, `$complaint`, `$net_pracharat`, `$digital_center`), their time
+        column (`$time`) and quantile sketch (`${sketch}`, as in `quantiles${sketch}Merge`);
+        without a query (freshness), the per-minute ones.
+        """
         clauses = []
         if query is not None:
             for name in allow:
                 if getattr(query, name) is not None:
                     clauses.append(_FILTERS[name])
-        filters = "".join(f" AND {clause}" for clause in clauses)
-        return text.replace("$db", self.database).replace("$filters", filters)
+        grain = MINUTE if query is None else grain_of(query.range)
+        return Template(text).substitute(
+            db=self.database,
+            filters="".join(f" AND {clause}" for clause in clauses),
+            time=grain.time,
+            activity=grain.activity,
+            service_request=grain.service_request,
+            complaint=grain.complaint,
+            net_pracharat=grain.net_pracharat,
+            digital_center=grain.digital_center,
+            sketch=grain.sketch,
+        )
 
     @staticmethod
     def _params(query: Query, window: Window, **extra: Any) -> dict[str, Any]:
@@ -160,24 +250,42 @@ class DashboardQueries:
         One pass without GROUP BY: per-type counts are sumIf columns, so the costly state merge
         (uniqMerge of citizens) runs once, not once per type and again for a total. Pipeline
         latency is a live-health figure and comes with /api/freshness (last five minutes).
+        The last full minute is a column of the same pass over the per-minute rollup; the
+        hourly rollup has no minutes, so for a day or a week it is one more, one-minute read.
         """
         per_type = ", ".join(f"sumIf(events, event_type = '{t}')" for t in EVENT_TYPES)
+        per_minute = grain_of(query.range) is MINUTE
+        last_column = (
+            "sumIf(events, minute = toDateTime({last_minute:UInt32}, 'UTC'))" if per_minute else "0"
+        )
         sql = self._sql(
             f"""
             SELECT {per_type},
                    uniqMerge(citizens),
                    sum(amount_thb),
-                   sumIf(events, minute = toDateTime({{last_minute:UInt32}}, 'UTC'))
-            FROM $db.activity_minute
+                   {last_column}
+            FROM $db.$activity
             WHERE {_IN_WINDOW}$filters
             """,
             query,
             ("province", "agency"),
         )
         last_minute = (int(time.time()) // 60 - 1) * 60  # the last complete minute
-        row = self._rows(sql, self._params(query, window, last_minute=last_minute))[0]
+        params = self._params(query, window, last_minute=last_minute)
+        row = self._rows(sql, params)[0]
         by_type = {t: int(n) for t, n in zip(EVENT_TYPES, row, strict=False)}
         citizens, amount, last = row[len(EVENT_TYPES) :]
+        if not per_minute:
+            last_sql = self._sql(
+                """
+                SELECT sum(events)
+                FROM $db.activity_minute
+                WHERE minute = toDateTime({last_minute:UInt32}, 'UTC')$filters
+                """,
+                query,
+                ("province", "agency"),
+            )
+            last = self._rows(last_sql, params)[0][0]
         return {
             **self._window_info(query, window),
             "events": sum(by_type.values()),
@@ -188,11 +296,11 @@ class DashboardQueries:
         }
 
     def timeseries(self, query: Query, window: Window) -> dict[str, Any]:
-        """Events per bucket and type, zero-filled, per minute of event time."""
+        """Events per bucket and type, zero-filled, as events per minute of event time."""
         sql = self._sql(
             f"""
             SELECT {_BUCKET} AS t, event_type, sum(events)
-            FROM $db.activity_minute
+            FROM $db.$activity
             WHERE {_IN_WINDOW}$filters
             GROUP BY t, event_type
             """,
@@ -220,7 +328,7 @@ class DashboardQueries:
         sql = self._sql(
             f"""
             SELECT agency_code, ministry_code, event_type, sum(events)
-            FROM $db.activity_minute
+            FROM $db.$activity
             WHERE {_IN_WINDOW}$filters
             GROUP BY agency_code, ministry_code, event_type
             """,
@@ -267,7 +375,7 @@ class DashboardQueries:
         sql = self._sql(
             f"""
             SELECT province_code, event_type, sum(events)
-            FROM $db.activity_minute
+            FROM $db.$activity
             WHERE {_IN_WINDOW}$filters
             GROUP BY province_code, event_type
             """,
@@ -297,7 +405,7 @@ class DashboardQueries:
         agency_sql = self._sql(
             f"""
             SELECT agency_code, event_type, sum(events)
-            FROM $db.activity_minute
+            FROM $db.$activity
             WHERE {_IN_WINDOW}$filters
             GROUP BY agency_code, event_type
             """,
@@ -368,7 +476,7 @@ class DashboardQueries:
             f"""
             SELECT service_code, agency_code, status, sum(requests),
                    sum(satisfaction_sum), sum(satisfaction_count)
-            FROM $db.service_request_minute
+            FROM $db.$service_request
             WHERE {_IN_WINDOW}$filters
             GROUP BY service_code, agency_code, status
             """,
@@ -390,16 +498,15 @@ class DashboardQueries:
             score_count += int(s_count)
         timing_sql = self._sql(
             f"""
-            SELECT quantileTDigestMerge(0.5)(processing_seconds),
-                   quantileTDigestMerge(0.9)(processing_seconds)
-            FROM $db.activity_minute
+            SELECT quantiles${{sketch}}Merge(0.5, 0.9)(processing_seconds)
+            FROM $db.$activity
             WHERE event_type = 'service_request' AND {_IN_WINDOW}$filters
             """,
             query,
             ("province", "agency"),
         )
         timing = self._rows(timing_sql, params)
-        p50, p90 = timing[0] if timing else (None, None)
+        p50, p90 = timing[0][0] if timing and timing[0][0] else (None, None)
         names = self.service_names()
         top = sorted(services.values(), key=lambda s: (-s["requests"], s["code"]))[:TOP_SERVICES]
         for entry in top:
@@ -444,7 +551,7 @@ class DashboardQueries:
         sql = self._sql(
             f"""
             SELECT category, severity, status, via_1111, sum(complaints)
-            FROM $db.complaint_minute
+            FROM $db.$complaint
             WHERE {_IN_WINDOW}$filters
             GROUP BY category, severity, status, via_1111
             """,
@@ -464,7 +571,7 @@ class DashboardQueries:
         resolution_sql = self._sql(
             f"""
             SELECT quantileTDigestMerge(0.5)(resolution_days)
-            FROM $db.complaint_minute
+            FROM $db.$complaint
             WHERE {_IN_WINDOW}$filters
             """,
             query,
@@ -495,8 +602,8 @@ class DashboardQueries:
         totals_sql = self._sql(
             f"""
             SELECT sum(reports), uniqMerge(access_points), sum(sessions), sum(devices_sum),
-                   sum(bytes_down), sum(bytes_up), quantileTDigestMerge(0.5)(latency_ms)
-            FROM $db.net_pracharat_minute
+                   sum(bytes_down), sum(bytes_up), quantile${{sketch}}Merge(0.5)(latency_ms)
+            FROM $db.$net_pracharat
             WHERE {_IN_WINDOW}$filters
             """,
             query,
@@ -505,7 +612,7 @@ class DashboardQueries:
         series_sql = self._sql(
             f"""
             SELECT {_BUCKET} AS t, sum(sessions)
-            FROM $db.net_pracharat_minute
+            FROM $db.$net_pracharat
             WHERE {_IN_WINDOW}$filters
             GROUP BY t
             """,
@@ -539,7 +646,7 @@ class DashboardQueries:
             f"""
             SELECT activity, product_category, sum(activities), sum(participants),
                    sum(order_amount_thb)
-            FROM $db.digital_center_minute
+            FROM $db.$digital_center
             WHERE {_IN_WINDOW}$filters
             GROUP BY activity, product_category
             """,
@@ -578,13 +685,13 @@ class DashboardQueries:
         }
 
     def breakdown(self, query: Query, window: Window) -> dict[str, Any]:
-        """Events grouped by one whitelisted dimension of activity_minute."""
+        """Events grouped by one whitelisted dimension of the activity rollup."""
         assert query.by is not None
         column = BREAKDOWN_DIMENSIONS[query.by]  # KeyError is impossible after validation
         sql = self._sql(
             f"""
             SELECT {column} AS k, sum(events) AS n
-            FROM $db.activity_minute
+            FROM $db.$activity
             WHERE {_IN_WINDOW}$filters
             GROUP BY k
             ORDER BY n DESC, k

@@ -91,3 +91,36 @@ def read_topic() -> Callable[..., list]:
             consumer.close()
 
     return read
+
+
+@pytest.fixture(scope="session")
+def isolated_pipeline(
+    registry,
+) -> Iterator[Callable[[Path], tuple[EmbeddedBroker, dict[str, str]]]]:
+    """Factory: a broker of one's own and the env for `govpulse` children that use it.
+
+    For modules whose assertions compare topic counts with a simulator's exact report, so no
+    other test's records may share the topics. The registry is the session's.
+    """
+    import os
+
+    started: list[EmbeddedBroker] = []
+
+    def make(workdir: Path) -> tuple[EmbeddedBroker, dict[str, str]]:
+        broker = EmbeddedBroker("127.0.0.1", free_port(), workdir / "logs").start()
+        started.append(broker)
+        key = workdir / "key"
+        key.write_bytes(os.urandom(48))
+        env = dict(
+            os.environ,
+            GOVPULSE_DATA_DIR=str(workdir / "data"),
+            GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
+            GOVPULSE_REGISTRY_URL=registry.url,
+            GOVPULSE_PSEUDONYM_KEY_FILE=str(key),
+            GOVPULSE_METRICS_PORT=str(free_port()),
+        )
+        return broker, env
+
+    yield make
+    for broker in started:
+        broker.stop()

@@ -1,5 +1,5 @@
 -- Hourly rollups for the dashboard's day and week views. Over 7 days, activity_minute holds up
--- to 10,080 minutes × the dimension combinations seen each minute (~8M rows at 10M events);
+-- to 10,080 minutes × the dimension combinations seen each minute (~8M rows at 10M events):
 -- merging that many uniq and t-digest states per request took 78-1,121 ms. An hour of the same
 -- dimensions holds at most 1/60 as many rows. The 15 min and 1 h views keep reading the
 -- per-minute tables; the 24 h and 7 d views read these, in whole-hour buckets.
@@ -10,6 +10,9 @@
 -- tables, so a minute answer summed over whole hours equals the hourly answer.
 -- non_replicated_deduplication_window as in 0003_activity_minute.sql: a replayed sink batch
 -- (same insert_deduplication_token) is dropped here as in events_<type>.
+--
+-- Views fill from the moment they exist: events stored before this migration are not in the
+-- hourly tables (no backfill; a database with history would need one, from events_*).
 --
 -- Not carried over from activity_minute: pipeline_latency_ms and last_inserted_at, which
 -- serve the live-health figures (freshness, last five minutes) and are read per minute only.
@@ -108,9 +111,10 @@ FROM ${db}.events_dataset_update${local}
 GROUP BY hour, province_code, agency_code, channel, ministry_code, region_code;
 
 -- Hourly versions of the per-type rollups of 0004_type_rollups.sql, same columns and keys.
--- Each was measured necessary (7 days, 10M events, per-minute → hourly table): service
--- outcomes 144 → 70 ms (17 ms once merged), complaints 59 → 39 ms, Net Pracharat totals
--- 140 → 76 ms (with t-digest latency), digital centres 44 → 15 ms.
+-- Each was measured necessary (the panel's queries over 7 days at 10M events, per-minute →
+-- hourly table, median): service outcomes 144 → 70 ms (17 ms once parts are merged),
+-- complaints 59 → 39 ms, Net Pracharat totals 140 → 76 ms (still t-digest latency),
+-- digital centres 44 → 15 ms. Figures per endpoint: dashboard/README.md.
 CREATE TABLE IF NOT EXISTS ${db}.service_request_hour${local} ${on_cluster}
 (
     hour DateTime('UTC'),

@@ -8,7 +8,6 @@ the sink owns its own chdb directory, so ClickHouse is read after it stopped —
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from embedded.broker import EmbeddedBroker
 from embedded.process import free_port
 from producers.defects import Defect, Outcome
 from schemas import catalog
@@ -76,20 +74,11 @@ def audit(env: dict[str, str], *args: str) -> tuple[int, dict, str]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(registry, tmp_path_factory):
+def pipeline(isolated_pipeline, tmp_path_factory):
     """Simulated dirty traffic through one stream worker and one sink, then the sink stopped."""
     workdir = tmp_path_factory.mktemp("audit")
-    broker = EmbeddedBroker("127.0.0.1", free_port(), workdir / "logs").start()
-    key = workdir / "key"
-    key.write_bytes(os.urandom(48))
-    env = dict(
-        os.environ,
-        GOVPULSE_DATA_DIR=str(workdir / "data"),
-        GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
-        GOVPULSE_REGISTRY_URL=registry.url,
-        GOVPULSE_PSEUDONYM_KEY_FILE=str(key),
-        GOVPULSE_CLICKHOUSE_DSN=f"chdb://{workdir / 'clickhouse'}",
-    )
+    broker, env = isolated_pipeline(workdir)
+    env["GOVPULSE_CLICKHOUSE_DSN"] = f"chdb://{workdir / 'clickhouse'}"
     children = []
     try:
         children.append(
@@ -121,7 +110,6 @@ def pipeline(registry, tmp_path_factory):
     finally:
         for child in children:
             child.stop()
-        broker.stop()
 
 
 def sink_caught_up(bootstrap: str) -> bool:

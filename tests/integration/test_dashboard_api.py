@@ -26,8 +26,8 @@ import pytest
 
 from dashboard.app import ResponseCache, build_app
 from dashboard.background import BackgroundServer
-from dashboard.params import RANGES, Window
-from dashboard.queries import REQUIRED_TABLES, DashboardQueries
+from dashboard.params import RANGES
+from dashboard.queries import HOUR, REQUIRED_TABLES, DashboardQueries, bucket_seconds, window_of
 from dashboard.synthetic import SyntheticTraffic, insert_dead_letters, insert_events
 from monitoring.metrics import DASHBOARD_REQUESTS
 from schemas.catalog import EVENT_TYPES
@@ -169,7 +169,7 @@ def test_seven_days_include_the_older_events(loaded: Loaded) -> None:
     assert body["events"] == RECENT_EVENTS + OLD_EVENTS
 
 
-@pytest.mark.parametrize(("name", "points"), [("15m", 15), ("1h", 60), ("24h", 96), ("7d", 168)])
+@pytest.mark.parametrize(("name", "points"), [("15m", 15), ("1h", 60), ("24h", 24), ("7d", 168)])
 def test_timeseries_has_one_point_per_bucket(loaded: Loaded, name: str, points: int) -> None:
     _, body = api(loaded, "/api/timeseries", range=name)
     assert len(body["t"]) == points
@@ -181,6 +181,64 @@ def test_timeseries_has_one_point_per_bucket(loaded: Loaded, name: str, points: 
 def test_timeseries_of_the_hour_adds_up_to_the_overview(loaded: Loaded) -> None:
     _, body = api(loaded, "/api/timeseries", range="1h")
     assert sum(sum(s) for s in body["events_per_minute"].values()) == RECENT_EVENTS
+
+
+# The day view reads the hourly rollups, the hour view the per-minute ones; every recent event
+# is inside both windows, so their answers must agree, field by field.
+AGREEING_FIELDS = {
+    "/api/overview": ("events", "events_by_type", "amount_thb", "events_last_minute"),
+    "/api/ministries": ("ministries", "departments"),
+    "/api/provinces": ("provinces", "max_events"),
+    "/api/service-requests": ("requests", "by_status", "satisfaction_avg", "top_services"),
+    "/api/complaints": ("complaints", "by_category", "by_severity", "by_status", "via_1111"),
+    "/api/net-pracharat": ("reports", "sessions", "devices_upper_bound", "bytes_down", "bytes_up"),
+    "/api/digital-centers": ("orders", "sales_thb", "participants", "by_activity", "by_product"),
+    "/api/breakdown?by=channel": ("rows",),
+    "/api/province/10": ("events", "agencies", "districts"),
+}
+
+
+@pytest.mark.parametrize("path", list(AGREEING_FIELDS))
+def test_the_day_from_hourly_rollups_agrees_with_the_hour_from_minute_rollups(
+    loaded: Loaded, path: str
+) -> None:
+    _, hour = api(loaded, path, range="1h")
+    _, day = api(loaded, path, range="24h")
+    for field in AGREEING_FIELDS[path]:
+        assert day[field] == hour[field], field
+    if path == "/api/overview":
+        assert day["citizens"] == pytest.approx(hour["citizens"], rel=0.02)  # uniq: approximate
+
+
+def test_day_and_week_series_are_hourly_and_add_up_to_the_overview(loaded: Loaded) -> None:
+    _, meta = api(loaded, "/api/meta")
+    steps = {r["name"]: r["step_seconds"] for r in meta["ranges"]}
+    for name, total in (("24h", RECENT_EVENTS), ("7d", RECENT_EVENTS + OLD_EVENTS)):
+        _, body = api(loaded, "/api/timeseries", range=name)
+        assert body["step_seconds"] == steps[name] == 3600 and body["start"] % 3600 == 0
+        # Rates per minute, rounded to 0.01: each hourly bucket is off by at most 0.3 events.
+        per_hour = sum(sum(s) for s in body["events_per_minute"].values()) * 60
+        assert per_hour == pytest.approx(total, abs=0.3 * len(body["t"]) * len(EVENT_TYPES))
+        _, sessions = api(loaded, "/api/net-pracharat", range=name)
+        assert sum(sessions["sessions_series"]) == sessions["sessions"]
+    assert steps["15m"] == steps["1h"] == 60
+
+
+def test_day_and_week_read_the_hourly_rollup_and_live_ranges_the_minute_one(
+    clickhouse, fresh_database: str
+) -> None:
+    # One row written to activity_hour alone, as no view would: only the hourly ranges see it.
+    hour = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600
+    clickhouse.command(
+        f"INSERT INTO {fresh_database}.{HOUR.activity} (hour, event_type, province_code, "
+        "agency_code, channel, ministry_code, region_code, events) "
+        f"VALUES ({hour}, 'complaint', '10', 'MOI-DOPA', 'COUNTER', 'MOI', 'C', 7)"
+    )
+    with BackgroundServer(build_app(clickhouse, fresh_database, cache_seconds=0)) as server:
+        events = {
+            name: get(f"{server.url}/api/overview?range={name}")[1]["events"] for name in RANGES
+        }
+    assert events == {"15m": 0, "1h": 0, "24h": 7, "7d": 7}
 
 
 def test_province_filter_narrows_to_that_provinces_events(loaded: Loaded) -> None:
@@ -355,10 +413,11 @@ def test_every_windowed_endpoint_answers_in_every_range(
     status, body = api(loaded, path, range=time_range)
     assert status == 200, body
     assert SHAPES[path] <= set(body)
-    assert body["range"] == time_range and body["step_seconds"] == RANGES[time_range].step
-    window = Window.of(RANGES[time_range])
+    step = bucket_seconds(RANGES[time_range])
+    assert body["range"] == time_range and body["step_seconds"] == step
+    window = window_of(RANGES[time_range])
     assert body["end"] - body["start"] == RANGES[time_range].seconds
-    assert abs(body["end"] - window.end) <= RANGES[time_range].step
+    assert body["start"] % step == 0 and abs(body["end"] - window.end) <= step
 
 
 # -- refusals -------------------------------------------------------------------------------------

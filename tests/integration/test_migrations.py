@@ -33,6 +33,12 @@ ROLLUPS = (
     "net_pracharat_minute",
     "digital_center_minute",
     "dead_letters_minute",
+    # 0007_activity_hour: hourly twins of the dashboard's rollups
+    "activity_hour",
+    "service_request_hour",
+    "complaint_hour",
+    "net_pracharat_hour",
+    "digital_center_hour",
 )
 VIEWS = (
     *(f"mv_activity_minute_{t}" for t in EVENT_TYPES),
@@ -41,6 +47,11 @@ VIEWS = (
     "mv_net_pracharat_minute",
     "mv_digital_center_minute",
     "mv_dead_letters_minute",
+    *(f"mv_activity_hour_{t}" for t in EVENT_TYPES),
+    "mv_service_request_hour",
+    "mv_complaint_hour",
+    "mv_net_pracharat_hour",
+    "mv_digital_center_hour",
 )
 STORAGE = (*(table_for(t) for t in EVENT_TYPES), "dead_letters", *ROLLUPS)
 # 0006_sink_ingest: the sink's Avro staging tables (Null engine) with their views into

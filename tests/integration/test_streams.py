@@ -7,7 +7,6 @@ worker process started once (a Faust worker needs ~5-20 s to join its group).
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -23,8 +22,6 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from embedded.broker import EmbeddedBroker
-from embedded.process import free_port
 from govpulse.offsets import end_offsets
 from producers.defects import Defect, Outcome
 from schemas import catalog
@@ -81,22 +78,11 @@ class Worker:
 
 
 @pytest.fixture(scope="module")
-def stack(registry, tmp_path_factory):
+def stack(isolated_pipeline, tmp_path_factory):
     """Own broker, key, env; yields (broker, env, workdir)."""
     workdir = tmp_path_factory.mktemp("streams")
-    broker = EmbeddedBroker("127.0.0.1", free_port(), workdir / "logs").start()
-    key = workdir / "key"
-    key.write_bytes(os.urandom(48))
-    env = dict(
-        os.environ,
-        GOVPULSE_DATA_DIR=str(workdir / "data"),
-        GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
-        GOVPULSE_REGISTRY_URL=registry.url,
-        GOVPULSE_PSEUDONYM_KEY_FILE=str(key),
-        GOVPULSE_METRICS_PORT=str(free_port()),
-    )
-    yield broker, env, workdir
-    broker.stop()
+    broker, env = isolated_pipeline(workdir)
+    return broker, env, workdir
 
 
 def simulate(env: dict[str, str], *args: str) -> dict:
