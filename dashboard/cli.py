@@ -80,7 +80,9 @@ def dashboard(
             )
         chosen = metrics_port if metrics_port is not None else settings.metrics_port
         bound = serve_metrics(
-            DEFAULT_METRICS_PORT if chosen is None else chosen, component="dashboard"
+            DEFAULT_METRICS_PORT if chosen is None else chosen,
+            settings.bind_host,
+            component="dashboard",
         )
         app = build_app(
             client,

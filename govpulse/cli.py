@@ -338,3 +338,88 @@ def _register_component_commands() -> None:
 
 
 _register_component_commands()
+
+
+@main.group()
+def topics() -> None:
+    """Kafka topics from the declarative topics file (govpulse/topics.json)."""
+
+
+@topics.command("apply")
+@click.option(
+    "--file",
+    "topics_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Topics file (default: GOVPULSE_TOPICS_FILE, else the packaged govpulse/topics.json).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan only; change nothing.")
+@click.option(
+    "--bootstrap-servers", help="Kafka to apply to (default: GOVPULSE_BOOTSTRAP_SERVERS)."
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 1000),
+    help="Partitions of topics the file gives none (default: GOVPULSE_TOPIC_PARTITIONS).",
+)
+@click.option(
+    "--replication-factor",
+    type=click.IntRange(1, 32),
+    help="Replicas of every topic instead of the file's (e.g. 1 on a one-broker development "
+    "Kafka); min.insync.replicas is capped at it.",
+)
+@click.option(
+    "--types",
+    default=",".join(EVENT_TYPES),
+    show_default=True,
+    help="Comma-separated event types whose topics to apply.",
+)
+@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True)
+def topics_apply(
+    topics_file: Path | None,
+    dry_run: bool,
+    bootstrap_servers: str | None,
+    partitions: int | None,
+    replication_factor: int | None,
+    types: str,
+    timeout: float,
+) -> None:
+    """Make Kafka match the topics file: create, set configs, add partitions; print the plan.
+
+    Idempotent: a second run reports every topic unchanged. Partition counts only grow
+    (Kafka cannot remove partitions) and replication factors are never changed (that is a
+    replica reassignment); a difference is reported as a note. Exit 1 if a step failed.
+    """
+    from govpulse import topics as provisioning
+    from govpulse.kafka_config import client_config
+
+    settings = settings_or_exit()
+    chosen = tuple(t.strip() for t in types.split(",") if t.strip())
+    if unknown := set(chosen) - set(EVENT_TYPES):
+        raise click.BadParameter(f"unknown event types {sorted(unknown)}", param_hint="--types")
+    bootstrap = bootstrap_servers or settings.bootstrap_servers
+    try:
+        declared = provisioning.read_topics_file(
+            topics_file or settings.topics_file,
+            partitions=partitions or settings.topic_partitions,
+            app_id=settings.streams_app_id,
+            event_types=chosen,
+        )
+        specs = declared.topics
+        if replication_factor is not None:
+            specs = [spec.with_replication(replication_factor) for spec in specs]
+        admin = provisioning.admin_client(bootstrap, client_config(settings))
+        plans = provisioning.plan(admin, specs, timeout)
+    except SettingsError as exc:
+        click.echo(f"govpulse topics apply: {exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # broker unreachable, metadata refused: say which and why
+        click.echo(f"govpulse topics apply: cannot read topics from {bootstrap}: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"{len(plans)} topics of {declared.source} against {bootstrap}:")
+    if not dry_run:
+        provisioning.apply(admin, plans, timeout)
+    lines, succeeded = provisioning.report(plans, dry_run=dry_run)
+    for line in lines:
+        click.echo(line)
+    if not succeeded:
+        sys.exit(1)

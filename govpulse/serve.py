@@ -27,6 +27,7 @@ SINK_STOP_TIMEOUT_S = 90.0
 def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Application, Callable]:
     """The dashboard app with the sink attached to its lifecycle, and a cleanup callable."""
     from dashboard.app import build_app
+    from govpulse.kafka_config import client_config
     from sinks import audit
     from sinks.faults import crash_after_from_env, with_faults
     from sinks.migrations import migrate
@@ -37,6 +38,8 @@ def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Applicat
         sink_client,
         raw_ttl_days=settings.raw_ttl_days,
         dead_letter_ttl_days=settings.dead_letter_ttl_days,
+        replicated=settings.clickhouse_replicated,
+        cluster=settings.clickhouse_cluster or None,
     ):
         echo(f"applied migration {name}")
     ensure_topics(settings.bootstrap_servers, settings.topic_partitions)
@@ -49,6 +52,7 @@ def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Applicat
         max_wait_ms=settings.sink_max_wait_ms,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         crash_after_inserts=crash_after_from_env(),
+        consumer_config=client_config(settings),
     )
     stop = threading.Event()
     thread = threading.Thread(target=sink.run, args=(stop,), name="sink", daemon=True)

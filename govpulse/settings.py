@@ -350,10 +350,10 @@ def load_settings(**overrides: object) -> Settings:
             if not field:  # a check across settings: its message names them
                 problems.append(error["msg"].removeprefix("Value error, "))
                 continue
-            given = error.get("input")
-            if isinstance(given, str):
-                given = shown(field, given)
-            problems.append(f"{env_name(field)}={given!r}: {error['msg']}")
+            given, message = error.get("input"), error["msg"]
+            if isinstance(given, str):  # a DSN's password stays out of the message
+                given, message = shown(field, given), message.replace(given, shown(field, given))
+            problems.append(f"{env_name(field)}={given!r}: {message}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 
 

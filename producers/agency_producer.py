@@ -141,6 +141,7 @@ class AgencyProducer:
         config: dict[str, Any] | None = None,
         failures_kept: int = 10_000,
     ) -> None:
+        from govpulse.kafka_config import client_config
         from govpulse.settings import get_settings
 
         settings = get_settings()
@@ -160,6 +161,7 @@ class AgencyProducer:
                 "queue.buffering.max.messages": max_buffered or settings.producer_max_buffered,
                 "queue.buffering.max.kbytes": 1_048_576,
                 "delivery.timeout.ms": delivery_timeout_ms or settings.producer_delivery_timeout_ms,
+                **client_config(settings),  # TLS / SASL from GOVPULSE_KAFKA_*, checked here
                 **(config or {}),
             }
         )

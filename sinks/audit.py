@@ -32,6 +32,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
+from govpulse.kafka_config import client_config
 from schemas import catalog
 from sinks.columns import table_for
 
@@ -110,6 +111,7 @@ def topic_ends(
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "log_level": 0,
+            **client_config(),
         }
     )
     try:
@@ -160,6 +162,7 @@ def _read(bootstrap: str, ends: Ends, timeout: float) -> Iterator[Message]:
             "group.id": "govpulse-audit",
             "enable.auto.commit": False,
             "log_level": 0,
+            **client_config(),
         }
     )
     try:

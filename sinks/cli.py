@@ -43,10 +43,18 @@ def _client(dsn: str, command: str) -> Any:
 
 
 def _migrate(client: Any, raw_ttl_days: int, dead_letter_ttl_days: int, command: str) -> list:
+    from govpulse.settings import get_settings
     from sinks.migrations import MigrationError, migrate
 
+    settings = get_settings()
     try:
-        return migrate(client, raw_ttl_days=raw_ttl_days, dead_letter_ttl_days=dead_letter_ttl_days)
+        return migrate(
+            client,
+            raw_ttl_days=raw_ttl_days,
+            dead_letter_ttl_days=dead_letter_ttl_days,
+            replicated=settings.clickhouse_replicated,
+            cluster=settings.clickhouse_cluster or None,
+        )
     except MigrationError as exc:
         click.echo(f"govpulse {command}: {exc}", err=True)
         sys.exit(1)
@@ -136,6 +144,7 @@ def sink(
     import time
 
     from govpulse.cli import DEFAULT_METRICS_PORTS, settings_or_exit
+    from govpulse.kafka_config import client_config
     from govpulse.settings import SettingsError
     from govpulse.topics import ensure_topics
     from monitoring.server import serve_metrics
@@ -157,7 +166,7 @@ def sink(
         ensure_topics(settings.bootstrap_servers, settings.topic_partitions)
         port = serve_metrics(
             DEFAULT_METRICS_PORTS["serve"] if settings.metrics_port is None
-            else settings.metrics_port, component="sink",
+            else settings.metrics_port, settings.bind_host, component="sink",
         )  # fmt: skip
     except (SettingsError, ValueError) as exc:
         click.echo(f"govpulse sink: {exc}", err=True)
@@ -171,6 +180,7 @@ def sink(
         max_wait_ms=max_wait_ms or settings.sink_max_wait_ms,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         crash_after_inserts=crash_after,
+        consumer_config=client_config(settings),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

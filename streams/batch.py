@@ -79,11 +79,23 @@ class _Metrics:
         metrics.STREAMS_DEAD_LETTERED.labels(self.event_type, reason).inc(count)
 
 
-def output_producer(bootstrap: str, extra: dict[str, Any] | None = None) -> Producer:
-    """Idempotent, acks=all, lz4, short linger: output safe and cheap per record."""
+def output_producer(
+    bootstrap: str, extra: dict[str, Any] | None = None, *, security: dict[str, Any] | None = None
+) -> Producer:
+    """Idempotent, acks=all, lz4, short linger: output safe and cheap per record.
+
+    `security`: librdkafka TLS/SASL properties (`govpulse.kafka_config.client_config`); by
+    default those of this process's GOVPULSE_KAFKA_* settings, so output and input (Faust)
+    always connect the same way.
+    """
+    if security is None:
+        from govpulse.kafka_config import client_config
+
+        security = client_config()
     return Producer(
         {
             "bootstrap.servers": bootstrap,
+            **security,
             "enable.idempotence": True,
             "acks": "all",
             "compression.type": "lz4",
