@@ -33,10 +33,12 @@ def main() -> None:
 
 @main.command()
 def up() -> None:
-    """Start the embedded stack (broker, schema registry, …) and stop it all on Ctrl-C.
+    """Run the whole pipeline on one machine; Ctrl-C or SIGTERM stops every process.
 
-    Addresses come from GOVPULSE_BOOTSTRAP_SERVERS and GOVPULSE_REGISTRY_URL; state and
-    logs go under GOVPULSE_DATA_DIR.
+    Starts the embedded broker and schema registry, a streams worker, `serve` (sink +
+    dashboard), Prometheus when Debian's package is installed, and simulated agencies
+    (GOVPULSE_SIMULATE_RATE; 0 for none). Addresses come from the GOVPULSE_* settings;
+    state and logs go under GOVPULSE_DATA_DIR.
     """
     from embedded.stack import embedded_stack, run_until_signalled
 
