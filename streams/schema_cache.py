@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -13,24 +14,31 @@ from schemas import catalog
 
 
 class WriterSchemas:
-    """`schemas(schema_id)` → parsed fastavro schema; KeyError for an id the registry lacks."""
+    """`schemas(schema_id)` → parsed fastavro schema; KeyError for an id the registry lacks.
+
+    An unknown id is remembered for `MISS_TTL_S` only: garbage payloads do not hit the
+    registry per record, and a schema registered later is found within a minute.
+    """
+
+    MISS_TTL_S = 60.0
 
     def __init__(self, client: SchemaRegistryClient) -> None:
         self.client = client
         self._parsed: dict[int, Any] = {}
-        self._missing: set[int] = set()
+        self._missing: dict[int, float] = {}
 
     def __call__(self, schema_id: int) -> Any:
         parsed = self._parsed.get(schema_id)
         if parsed is not None:
             return parsed
-        if schema_id in self._missing:
+        missed_at = self._missing.get(schema_id)
+        if missed_at is not None and time.monotonic() - missed_at < self.MISS_TTL_S:
             raise KeyError(schema_id)
         try:
             text = self.client.get_schema(schema_id).schema_str
         except SchemaRegistryError as error:
             if error.http_status_code == 404:
-                self._missing.add(schema_id)
+                self._missing[schema_id] = time.monotonic()
                 raise KeyError(schema_id) from None
             raise
         parsed = self._parsed[schema_id] = parse_schema(json.loads(text))
