@@ -114,7 +114,10 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
 
     One agent, not one per type: while an agent processes a batch its stream stops taking
     events, and Faust's fetcher then blocks on that stream's full queue — with five agents
-    the types were processed one after another (measured: ~2.8k events/s).
+    the types were processed one after another. The stream buffer is 20 batches deep because
+    Faust pauses a partition whose buffer is under pressure and refetches it after resuming
+    (2× the batch: ~2.6k events/s; 20×: ~3-4k). The remaining ceiling is Faust's per-message
+    hand-over (see README, Benchmarks).
     """
     servers = [f"kafka://{server}" for server in settings.bootstrap_servers.split(",")]
     session_s = settings.kafka_session_timeout_ms / 1000
