@@ -309,6 +309,9 @@ def serve() -> None:
     except (SettingsError, MigrationError, ValueError) as exc:
         click.echo(f"govpulse serve: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:  # broker or registry unreachable at start: say so, no traceback
+        click.echo(f"govpulse serve: cannot start: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
     port = start_metrics(settings, "serve")
     url = f"http://127.0.0.1:{settings.dashboard_port}"
     click.echo(f"sink + dashboard: {url} ; metrics on :{port}/metrics", err=True)
