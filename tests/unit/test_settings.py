@@ -43,3 +43,13 @@ def test_bootstrap_list_is_normalised():
     settings = load_settings(bootstrap_servers=" a:1 , b:2 ,")
     assert settings.bootstrap_servers == "a:1,b:2"
     assert settings.broker_address == ("a", 1)
+
+
+def test_the_readme_documents_every_setting():
+    from pathlib import Path
+
+    from govpulse.settings import Settings, env_name
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    undocumented = [env_name(n) for n in Settings.model_fields if env_name(n) not in readme]
+    assert undocumented == []
