@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from monitoring import metrics
 from schemas import catalog
 from schemas.wire_format import encode
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 POLL_EVERY = 128  # sends between two polls for delivery reports
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 
@@ -71,6 +72,11 @@ class _Binding:
     delivered: Any = field(repr=False)
     failed: Any = field(repr=False)
     unchecked: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    # counts not yet added to the Prometheus counters (added every POLL_EVERY sends and on
+    # flush: an increment per record cost ~1 µs each, a tenth of the encode)
+    unsynced: dict[str, int] = field(
+        default_factory=lambda: {"sent": 0, "delivered": 0, "failed": 0}, repr=False
+    )
 
 
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -207,9 +213,7 @@ class AgencyProducer:
         binding = self._binding(event_type)
         record = {"event_type": event_type, "produced_at": time.time_ns() // 1_000_000, **record}
         problem = None
-        try:
-            uuid.UUID(str(record.get("event_id")))
-        except ValueError:
+        if _UUID.fullmatch(str(record.get("event_id"))) is None:
             problem = f"field 'event_id' has {record.get('event_id')!r}, expected a UUID string"
         if problem is None:
             try:
@@ -250,13 +254,24 @@ class AgencyProducer:
         with self._lock:
             if error is None:
                 self.stats.delivered += 1
+                binding.unsynced["delivered"] += 1
             else:
                 self.stats.failed += 1
+                binding.unsynced["failed"] += 1
                 key = message.key()
                 self.failures.append(
                     FailedRecord(message.topic(), key.decode() if key else "", error.str())
                 )
-        (binding.delivered if error is None else binding.failed).inc()
+
+    def _sync_metrics(self) -> None:
+        """Add the counts since the last sync to the Prometheus counters."""
+        with self._lock:
+            for binding in self._bindings.values():
+                for name, count in binding.unsynced.items():
+                    if count:
+                        getattr(binding, name).inc(count)
+                        binding.unsynced[name] = 0
+        metrics.PRODUCER_QUEUED.set(len(self._producer))
 
     def _produce(
         self,
@@ -291,12 +306,12 @@ class AgencyProducer:
                 self._producer.poll(0.05)
         with self._lock:
             self.stats.sent += 1
-        binding.sent.inc()
+            binding.unsynced["sent"] += 1
         self._since_poll += 1
         if self._since_poll >= POLL_EVERY:  # serving reports costs ~1 µs; once per batch will do
             self._since_poll = 0
             self._producer.poll(0)
-            metrics.PRODUCER_QUEUED.set(len(self._producer))
+            self._sync_metrics()
 
     def poll(self, timeout: float = 0) -> int:
         """Serve delivery reports (called by send() too)."""
@@ -304,7 +319,9 @@ class AgencyProducer:
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for outstanding records; the number still in flight afterwards."""
-        return self._producer.flush(timeout)
+        left = self._producer.flush(timeout)
+        self._sync_metrics()
+        return left
 
     def close(self, timeout: float = 30.0) -> DeliveryStats:
         """Flush and return the final counts; in_flight > 0 means the broker did not answer."""

@@ -148,3 +148,20 @@ def test_async_send_returns_after_the_broker_acknowledged(broker, registry):
     assert len(acks) == 20 and all(m.topic() == "raw.dataset_update" for m in acks)
     assert all(m.offset() >= 0 for m in acks)
     assert stats["delivered"] == 20 and stats["in_flight"] == 0
+
+
+def test_prometheus_counters_equal_the_delivery_stats_after_flush(producer):
+    from prometheus_client import REGISTRY
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"event_type": "complaint"}) or 0.0
+
+    before = {
+        n: sample(n) for n in ("govpulse_producer_sent_total", "govpulse_producer_delivered_total")
+    }
+    for _ in range(300):  # not a multiple of the sync interval
+        producer.send("complaint", _fresh("complaint"))
+    assert producer.flush(10) == 0
+    assert sample("govpulse_producer_sent_total") - before["govpulse_producer_sent_total"] == 300
+    delivered = sample("govpulse_producer_delivered_total")
+    assert delivered - before["govpulse_producer_delivered_total"] == 300
