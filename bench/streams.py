@@ -11,19 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from bench._stack import embedded_stack
 from embedded.process import free_port
 from govpulse.offsets import end_offsets
 from govpulse.topics import ensure_topics
+from monitoring.scrape import sample_total
 from producers.agency_producer import AgencyProducer
 from producers.traffic import TrafficGenerator
 from schemas import catalog
@@ -40,13 +39,8 @@ def routed(bootstrap: str, types: list[str]) -> int:
 
 def consumed(port: int) -> int:
     """Records the worker has routed, from its own counter (cheap enough to poll 4×/s)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0
-    found = re.findall(r"^govpulse_streams_consumed_total\{[^}]*\} (\S+)$", text, re.MULTILINE)
-    return int(sum(float(value) for value in found))
+    url = f"http://127.0.0.1:{port}/metrics"
+    return int(sample_total(url, "govpulse_streams_consumed_total"))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -58,18 +52,15 @@ def peak_rss_mb(pid: int) -> float:
 
 def batch_figures(port: int) -> dict[str, float]:
     """Mean batch size and processing time, from the worker's own histograms."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-
-    def value(name: str) -> float:
-        found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-        return float(found.group(1)) if found else 0.0
-
-    batches = value("govpulse_streams_batch_size_count") or 1.0
+    url = f"http://127.0.0.1:{port}/metrics"
+    count = sample_total(url, "govpulse_streams_batch_size_count", timeout=5)
+    batches = count or 1.0
     return {
-        "batches": int(value("govpulse_streams_batch_size_count")),
-        "mean_batch_size": round(value("govpulse_streams_batch_size_sum") / batches, 1),
-        "mean_batch_ms": round(1000 * value("govpulse_streams_batch_seconds_sum") / batches, 2),
+        "batches": int(count),
+        "mean_batch_size": round(sample_total(url, "govpulse_streams_batch_size_sum") / batches, 1),
+        "mean_batch_ms": round(
+            1000 * sample_total(url, "govpulse_streams_batch_seconds_sum") / batches, 2
+        ),
     }
 
 

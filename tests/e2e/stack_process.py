@@ -8,10 +8,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from embedded.process import free_port
+from monitoring.scrape import sample_total
 
 GOVPULSE = [sys.executable, "-m", "govpulse"]
 
@@ -61,9 +61,5 @@ class UpProcess:
 
 
 def metric(url: str, name: str) -> float:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+    """Sum of the samples called `name` at a /metrics URL (0 while it does not answer)."""
+    return sample_total(url, name)

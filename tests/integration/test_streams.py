@@ -23,6 +23,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from govpulse.offsets import end_offsets
+from monitoring.scrape import sum_samples
 from producers.defects import Defect, Outcome
 from schemas import catalog
 from streams.rules import national_id
@@ -189,8 +190,7 @@ def test_metrics_reconcile_consumed_with_clean_dead_lettered_and_duplicates(rout
     _, counts, exposition, _ = routed
 
     def total(name: str, event_type: str) -> float:
-        pattern = rf'^{name}\{{[^}}]*event_type="{event_type}"[^}}]*\}} ([0-9.e+]+)$'
-        return sum(float(v) for v in re.findall(pattern, exposition, re.MULTILINE))
+        return sum_samples(exposition, name, event_type=event_type)
 
     for event_type in TYPES:
         consumed = total("govpulse_streams_consumed_total", event_type)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
 from embedded.process import free_port
 from govpulse.offsets import end_offsets
+from monitoring.scrape import sample_total
 from schemas import catalog
 
 pytestmark = pytest.mark.integration
@@ -20,13 +19,8 @@ GOVPULSE = [sys.executable, "-m", "govpulse"]
 
 
 def consumed(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0
-    found = re.findall(r"^govpulse_streams_consumed_total\{[^}]*\} (\S+)$", text, re.MULTILINE)
-    return int(sum(float(value) for value in found))
+    url = f"http://127.0.0.1:{port}/metrics"
+    return int(sample_total(url, "govpulse_streams_consumed_total"))
 
 
 def outcomes(bootstrap: str) -> tuple[int, int]:

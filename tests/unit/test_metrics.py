@@ -199,3 +199,17 @@ def test_freshness_follows_the_newest_stored_record_and_ages_between_scrapes():
     assert value(registry) == 1.0
     now[0] = 1040.0  # nothing stored since: a hung sink loop still shows its data ageing
     assert value(registry) == 37.0
+
+
+def test_scrape_sums_samples_by_name_and_labels():
+    from monitoring.scrape import sum_samples
+
+    text = (
+        "# TYPE c counter\n"
+        'c_total{event_type="a",reason="x"} 2.0\n'
+        'c_total{event_type="a",reason="y"} 3.0\n'
+        'c_total{event_type="b",reason="x"} 5.0\n'
+    )
+    assert sum_samples(text, "c_total") == 10
+    assert sum_samples(text, "c_total", event_type="a") == 5
+    assert sum_samples(text, "c_total", event_type="c") == 0
