@@ -11,6 +11,7 @@ from embedded.broker import EmbeddedBroker
 from embedded.pipeline import EmbeddedPrometheus, GovpulseCommand, metrics_port
 from embedded.process import ManagedProcess, ServiceError
 from embedded.registry.service import EmbeddedRegistry
+from govpulse.clickhouse import chdb_directory
 from govpulse.settings import Settings, SettingsError
 from streams.keys import ensure_dev_key
 
@@ -85,7 +86,12 @@ def embedded_stack(settings: Settings) -> Stack:
             ),
         ),
         (
-            f"http://127.0.0.1:{settings.dashboard_port}  (dashboard)",
+            f"http://127.0.0.1:{settings.dashboard_port}  (dashboard)"
+            + (
+                f", http://127.0.0.1:{settings.clickhouse_http_port}  (ClickHouse HTTP)"
+                if settings.clickhouse_http_port and chdb_directory(settings.clickhouse_dsn)
+                else ""
+            ),
             GovpulseCommand("sink + dashboard", "serve", ["serve"], settings, {}),
         ),
     ]

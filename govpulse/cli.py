@@ -290,7 +290,9 @@ def serve() -> None:
     """Run the ClickHouse sink and the dashboard in one process (the store's owner).
 
     Applies migrations, then consumes clean.* and dlq.* into ClickHouse and serves the
-    dashboard on 127.0.0.1:GOVPULSE_DASHBOARD_PORT (8088). Metrics on GOVPULSE_METRICS_PORT
+    dashboard on 127.0.0.1:GOVPULSE_DASHBOARD_PORT (8088). With the embedded engine it also
+    offers ClickHouse's HTTP interface on 127.0.0.1:GOVPULSE_CLICKHOUSE_HTTP_PORT (8123), so
+    more sinks, audit and curl can share the store. Metrics on GOVPULSE_METRICS_PORT
     (default 9103). `govpulse up` starts it; Ctrl-C/SIGTERM flushes, commits and stops.
     """
     import logging
@@ -317,6 +319,9 @@ def serve() -> None:
     click.echo(f"sink + dashboard: {url} ; metrics on :{port}/metrics", err=True)
     try:
         web.run_app(app, host="127.0.0.1", port=settings.dashboard_port, print=None)
+    except SettingsError as exc:  # a port taken at start-up (the setting is named)
+        click.echo(f"govpulse serve: {exc}", err=True)
+        sys.exit(2)
     except OSError as exc:
         click.echo(
             f"govpulse serve: cannot listen on {url} ({exc}); set GOVPULSE_DASHBOARD_PORT",

@@ -15,12 +15,42 @@ from clickhouse_connect.driver.client import Client
 from govpulse.settings import SettingsError, get_settings
 
 
+def chdb_directory(dsn: str) -> str | None:
+    """The engine directory of a `chdb://` DSN; None for a server DSN."""
+    parts = urlsplit(dsn)
+    return (parts.path or parts.netloc) if parts.scheme == "chdb" else None
+
+
+ENGINE_DIR_HEADER = "X-Govpulse-Engine-Dir"
+
+
+def served_engine_url(dsn: str, port: int) -> str | None:
+    """The HTTP URL at which a running `govpulse serve` offers this chdb DSN's engine, if any.
+
+    The endpoint names the directory it serves, so another stack's serve on the same port
+    is never mistaken for this one.
+    """
+    import os
+    import urllib.request
+
+    path = chdb_directory(dsn)
+    if not path or not port:
+        return None
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+            served = response.headers.get(ENGINE_DIR_HEADER, "")
+    except OSError:
+        return None
+    return url if served == os.path.realpath(path) else None
+
+
 def make_client(dsn: str | None = None, **kwargs: object) -> Client:
     """A clickhouse-connect client for `dsn` (default: GOVPULSE_CLICKHOUSE_DSN)."""
     dsn = dsn or get_settings().clickhouse_dsn
     parts = urlsplit(dsn)
     if parts.scheme == "chdb":
-        path = parts.path or parts.netloc
+        path = chdb_directory(dsn)
         if not path:
             raise SettingsError(f"GOVPULSE_CLICKHOUSE_DSN={dsn!r}: chdb DSN needs a directory")
         from pathlib import Path

@@ -3,8 +3,10 @@
 A chdb directory can be open in one process only, so on the embedded stack this process is
 the only one that touches ClickHouse: the sink inserts from a thread, the dashboard answers
 HTTP on the event loop, each through its own client on the same engine (separate locks, so
-page loads do not queue behind inserts). `govpulse audit` reaches the store through
-POST /api/audit/stored. Against a ClickHouse server the same command works unchanged.
+page loads do not queue behind inserts). Other processes (more sinks, `govpulse audit`)
+reach the engine through ClickHouse's HTTP interface, which serve offers on
+GOVPULSE_CLICKHOUSE_HTTP_PORT (embedded/clickhouse_http.py). Against a ClickHouse server the
+same command works unchanged.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from govpulse.clickhouse import make_client
-from govpulse.settings import Settings
+from govpulse.clickhouse import chdb_directory, make_client
+from govpulse.settings import Settings, SettingsError
 from govpulse.topics import ensure_topics
 
 log = logging.getLogger("govpulse.serve")
@@ -28,7 +30,6 @@ def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Applicat
     """The dashboard app with the sink attached to its lifecycle, and a cleanup callable."""
     from dashboard.app import build_app
     from govpulse.kafka_config import client_config
-    from sinks import audit
     from sinks.faults import crash_after_from_env, with_faults
     from sinks.migrations import migrate
     from sinks.sink import Sink
@@ -57,27 +58,39 @@ def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Applicat
     stop = threading.Event()
     thread = threading.Thread(target=sink.run, args=(stop,), name="sink", daemon=True)
 
-    async def stored_counts(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            counts = await asyncio.get_running_loop().run_in_executor(
-                None, audit.stored_counts_request, dashboard_client, body
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            return web.json_response({"error": str(exc), "status": 400}, status=400)
-        return web.json_response(counts)
-
     async def start_sink(_: web.Application) -> None:
         thread.start()
+
+    engine_dir = chdb_directory(settings.clickhouse_dsn)
+    http_port = settings.clickhouse_http_port if engine_dir else 0
+    runners = []
+
+    async def start_clickhouse_http(_: web.Application) -> None:
+        from embedded import clickhouse_http
+
+        try:
+            runners.append(await clickhouse_http.start(engine_dir, http_port))
+        except OSError as exc:
+            raise SettingsError(
+                f"GOVPULSE_CLICKHOUSE_HTTP_PORT={http_port}: cannot listen ({exc}); "
+                "choose another port or 0 for none"
+            ) from None
+        echo(f"embedded ClickHouse over HTTP: http://127.0.0.1:{http_port}")
+
+    async def stop_clickhouse_http(_: web.Application) -> None:
+        for runner in runners:
+            await runner.cleanup()
 
     async def stop_sink(_: web.Application) -> None:
         stop.set()
         await asyncio.get_running_loop().run_in_executor(None, thread.join, SINK_STOP_TIMEOUT_S)
 
     app = build_app(dashboard_client)
-    app.router.add_post(audit.STORED_PATH, stored_counts)
+    if http_port:
+        app.on_startup.append(start_clickhouse_http)
     app.on_startup.append(start_sink)
     app.on_shutdown.append(stop_sink)
+    app.on_cleanup.append(stop_clickhouse_http)
 
     def close() -> None:
         dashboard_client.close()

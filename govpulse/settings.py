@@ -127,6 +127,14 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the dashboard served by `govpulse serve` / `govpulse dashboard`.",
     )
+    clickhouse_http_port: int = Field(
+        default=8123,
+        ge=0,
+        le=65535,
+        description="Port where `govpulse serve` offers its embedded ClickHouse engine over "
+        "ClickHouse's HTTP interface (127.0.0.1; more sinks, audit, curl); 0 = off. "
+        "Only with a chdb DSN.",
+    )
     dashboard_clickhouse_dsn: str = Field(
         default="",
         description="The dashboard's ClickHouse DSN (a read-only user in server mode). Empty "

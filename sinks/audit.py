@@ -332,41 +332,6 @@ def stored_counts(client: Any, event_type: str, ranges: Ranges) -> dict[str, int
     return {"stored_rows": int(rows), "stored_ids": int(ids), "stored_dead_letters": int(dead)}
 
 
-STORED_PATH = "/api/audit/stored"
-
-
-def stored_counts_request(client: Any, body: dict[str, Any]) -> dict[str, int]:
-    """`stored_counts` for a JSON body {"event_type": …, "ranges": {"0": [first, end], …}}.
-
-    What a process owning the chdb directory (`govpulse serve`) answers at `STORED_PATH`, so
-    `govpulse audit --serve-url` can audit the embedded store without opening it.
-    """
-    event_type = body.get("event_type")
-    if event_type not in catalog.EVENT_TYPES:
-        raise ValueError(f"event_type {event_type!r}: expected one of {catalog.EVENT_TYPES}")
-    ranges = {int(p): (int(lo), int(hi)) for p, (lo, hi) in dict(body["ranges"]).items()}
-    return stored_counts(client, event_type, ranges)
-
-
-def stored_via_http(base_url: str, timeout: float = 60.0) -> Callable[[str, Ranges], dict]:
-    """A `stored` callable for `audit` that asks a running `govpulse serve` over HTTP."""
-    import urllib.request
-
-    def stored(event_type: str, ranges: Ranges) -> dict[str, int]:
-        body = json.dumps(
-            {"event_type": event_type, "ranges": {str(p): list(r) for p, r in ranges.items()}}
-        ).encode()
-        request = urllib.request.Request(
-            base_url.rstrip("/") + STORED_PATH,
-            data=body,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return {k: int(v) for k, v in json.loads(response.read()).items()}
-
-    return stored
-
-
 # -- both ----------------------------------------------------------------------------------------
 def audit(
     bootstrap: str,

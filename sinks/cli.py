@@ -25,18 +25,28 @@ def _types(value: str) -> tuple[str, ...]:
 
 
 def _client(dsn: str, command: str) -> Any:
-    """A ClickHouse client, or exit 2 with the DSN setting named."""
-    from govpulse.clickhouse import make_client
-    from govpulse.settings import SettingsError
+    """A ClickHouse client, or exit 2 with the DSN setting named.
 
+    A chdb directory that a running `govpulse serve` holds open is reached through the
+    ClickHouse HTTP interface serve offers for it.
+    """
+    from govpulse.clickhouse import make_client, served_engine_url
+    from govpulse.settings import SettingsError, get_settings
+
+    if url := served_engine_url(dsn, get_settings().clickhouse_http_port):
+        click.echo(
+            f"govpulse {command}: the store is open in `govpulse serve`; using {url}", err=True
+        )
+        dsn = url
     try:
         return make_client(dsn)
     except SettingsError as exc:
         hint = ""
         if dsn.startswith("chdb:"):
             hint = (
-                "\n  (a chdb directory opens in one process only: while `govpulse serve` owns "
-                "it, point --clickhouse-dsn at a ClickHouse server or run this inside serve)"
+                "\n  (a chdb directory opens in one process only: start `govpulse serve` with "
+                "GOVPULSE_CLICKHOUSE_HTTP_PORT set to share it, or point --clickhouse-dsn at a "
+                "ClickHouse server)"
             )
         click.echo(f"govpulse {command}: {exc}{hint}", err=True)
         sys.exit(2)
@@ -225,11 +235,6 @@ def sink(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @_DSN_OPTION
-@click.option(
-    "--serve-url",
-    help="Read ClickHouse through a running `govpulse serve` (e.g. http://127.0.0.1:8088) "
-    "instead of opening it: on the embedded stack serve owns the chdb directory.",
-)
 def audit(
     since: str | None,
     until: str | None,
@@ -237,7 +242,6 @@ def audit(
     wait: float,
     as_json: bool,
     clickhouse_dsn: str | None,
-    serve_url: str | None,
 ) -> None:
     """Reconcile every type: produced = clean + dead-lettered + duplicates; ClickHouse = clean.
 
@@ -258,20 +262,14 @@ def audit(
         start, end = _when(since, "--since"), _when(until, "--until")
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    if not serve_url and not clickhouse_dsn and settings.clickhouse_dsn.startswith("chdb://"):
-        serve_url = _running_serve(settings.dashboard_port)  # it owns the chdb directory
-    client = None if serve_url else _client(clickhouse_dsn or settings.clickhouse_dsn, "audit")
-    if client is None:
-        stored = reconcile.stored_via_http(serve_url or "")
-    else:
-        stored = lambda t, r: reconcile.stored_counts(client, t, r)  # noqa: E731
+    client = _client(clickhouse_dsn or settings.clickhouse_dsn, "audit")
     schemas = WriterSchemas(SchemaRegistryClient({"url": settings.registry_url}))
     deadline = time.monotonic() + wait
     try:
         while True:
             results = reconcile.audit(
                 settings.bootstrap_servers,
-                stored,
+                lambda t, r: reconcile.stored_counts(client, t, r),
                 lambda sid: schemas(sid)[1],
                 chosen,
                 start,
@@ -285,8 +283,7 @@ def audit(
         click.echo(f"govpulse audit: {exc}", err=True)
         sys.exit(2)
     finally:
-        if client is not None:
-            client.close()
+        client.close()
     click.echo(reconcile.table(results), err=as_json)
     if as_json:
         click.echo(reconcile.to_json(results))
@@ -298,18 +295,6 @@ def audit(
                 err=True,
             )
         sys.exit(1)
-
-
-def _running_serve(port: int) -> str | None:
-    """The URL of a `govpulse serve` answering on this machine, if one does."""
-    import urllib.request
-
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with urllib.request.urlopen(f"{url}/api/meta", timeout=2) as response:
-            return url if response.status == 200 else None
-    except OSError:
-        return None
 
 
 def _when(value: str | None, option: str) -> Any:

@@ -43,13 +43,37 @@ def registry(stack_dir: Path) -> Iterator[EmbeddedRegistry]:
 
 
 @pytest.fixture(scope="session")
-def clickhouse(tmp_path_factory: pytest.TempPathFactory):
-    """A clickhouse-connect client on a temporary chdb directory (one per process, by design)."""
+def clickhouse_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's chdb directory (one per process, by design)."""
+    return tmp_path_factory.mktemp("clickhouse")
+
+
+@pytest.fixture(scope="session")
+def clickhouse(clickhouse_dir: Path):
+    """A clickhouse-connect client on the session's chdb directory."""
     from govpulse.clickhouse import make_client
 
-    client = make_client(f"chdb://{tmp_path_factory.mktemp('clickhouse')}")
+    client = make_client(f"chdb://{clickhouse_dir}")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_http(clickhouse, clickhouse_dir: Path) -> Iterator[str]:
+    """The session's engine offered over ClickHouse's HTTP interface, as `govpulse serve` does."""
+    import asyncio
+    import threading
+
+    from embedded import clickhouse_http as endpoint
+
+    port, loop = free_port(), asyncio.new_event_loop()
+    runner = loop.run_until_complete(endpoint.start(str(clickhouse_dir), port))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
 
 
 @pytest.fixture

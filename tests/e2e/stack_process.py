@@ -30,9 +30,11 @@ class UpProcess:
             GOVPULSE_METRICS_PORT_BASE=str(free_port() - 3),
             GOVPULSE_PROMETHEUS_PORT=str(free_port()),
             GOVPULSE_DASHBOARD_PORT=str(free_port()),
+            GOVPULSE_CLICKHOUSE_HTTP_PORT=str(free_port()),
             **extra_env,
         )
         self.dashboard = f"http://127.0.0.1:{env['GOVPULSE_DASHBOARD_PORT']}"
+        self.clickhouse_http = f"http://127.0.0.1:{env['GOVPULSE_CLICKHOUSE_HTTP_PORT']}"
         self.metrics_base = int(env["GOVPULSE_METRICS_PORT_BASE"])
         self.prometheus = f"http://127.0.0.1:{env['GOVPULSE_PROMETHEUS_PORT']}"
         self.proc = subprocess.Popen(

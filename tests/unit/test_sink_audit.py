@@ -62,34 +62,11 @@ class _FakeClient:
         return type("Result", (), {"result_rows": rows})()
 
 
-def test_audit_can_read_clickhouse_through_the_process_that_owns_it():
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    from sinks.audit import STORED_PATH, stored_counts_request, stored_via_http
+def test_stored_counts_read_only_the_audited_raw_positions():
+    from sinks.audit import stored_counts
 
     client = _FakeClient()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # what `govpulse serve` would route to STORED_PATH
-            assert self.path == STORED_PATH
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            answer = json.dumps(stored_counts_request(client, body)).encode()
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        stored = stored_via_http(f"http://127.0.0.1:{server.server_port}")
-        counts = stored("complaint", {0: (10, 20), 1: (0, 0)})
-    finally:
-        server.shutdown()
+    counts = stored_counts(client, "complaint", {0: (10, 20), 1: (0, 0)})
     assert counts == {"stored_rows": 7, "stored_ids": 6, "stored_dead_letters": 2}
     condition = "source_partition = 0 AND source_offset >= 10 AND source_offset < 20"
     assert condition in client.queries[0]
