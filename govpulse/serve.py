@@ -29,10 +29,8 @@ SINK_STOP_TIMEOUT_S = 90.0
 def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Application, Callable]:
     """The dashboard app with the sink attached to its lifecycle, and a cleanup callable."""
     from dashboard.app import build_app
-    from govpulse.kafka_config import client_config
-    from sinks.faults import crash_after_from_env, with_faults
+    from sinks.configured import ConfiguredSink
     from sinks.migrations import migrate
-    from sinks.sink import Sink
 
     sink_client = make_client(settings.clickhouse_dsn)
     for name in migrate(
@@ -45,16 +43,8 @@ def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Applicat
         echo(f"applied migration {name}")
     ensure_topics(settings.bootstrap_servers, settings.topic_partitions)
     dashboard_client = make_client(settings.dashboard_clickhouse_dsn or settings.clickhouse_dsn)
-    sink = Sink(
-        with_faults(sink_client),
-        settings.bootstrap_servers,
-        settings.registry_url,
-        max_rows=settings.sink_max_rows,
-        max_wait_ms=settings.sink_max_wait_ms,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        crash_after_inserts=crash_after_from_env(),
-        consumer_config=client_config(settings),
-    )
+    configured = ConfiguredSink(settings, sink_client)
+    sink = configured.sink
     stop = threading.Event()
     thread = threading.Thread(target=sink.run, args=(stop,), name="sink", daemon=True)
 
@@ -94,6 +84,7 @@ def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Applicat
 
     def close() -> None:
         dashboard_client.close()
+        configured.close_clients()
         sink_client.close()
 
     return app, close

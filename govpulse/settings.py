@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Longest a record waits in the sink for its insert cycle (ms).",
     )
+    sink_insert_threads: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="ClickHouse connections a sink inserts on concurrently (one table each "
+        "per cycle); more cut the cycle's wall time, and with it freshness.",
+    )
     raw_ttl_days: int = Field(
         default=400, ge=1, description="Retention of the events_* tables (days)."
     )

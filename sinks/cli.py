@@ -24,20 +24,25 @@ def _types(value: str) -> tuple[str, ...]:
     return chosen
 
 
-def _client(dsn: str, command: str) -> Any:
-    """A ClickHouse client, or exit 2 with the DSN setting named.
-
-    A chdb directory that a running `govpulse serve` holds open is reached through the
-    ClickHouse HTTP interface serve offers for it.
-    """
-    from govpulse.clickhouse import make_client, served_engine_url
-    from govpulse.settings import SettingsError, get_settings
+def _reachable_dsn(dsn: str, command: str) -> str:
+    """`dsn`, or the ClickHouse HTTP URL a running `govpulse serve` offers for its directory."""
+    from govpulse.clickhouse import served_engine_url
+    from govpulse.settings import get_settings
 
     if url := served_engine_url(dsn, get_settings().clickhouse_http_port):
         click.echo(
             f"govpulse {command}: the store is open in `govpulse serve`; using {url}", err=True
         )
-        dsn = url
+        return url
+    return dsn
+
+
+def _client(dsn: str, command: str) -> Any:
+    """A ClickHouse client, or exit 2 with the DSN setting named (see `_reachable_dsn`)."""
+    from govpulse.clickhouse import make_client
+    from govpulse.settings import SettingsError
+
+    dsn = _reachable_dsn(dsn, command)
     try:
         return make_client(dsn)
     except SettingsError as exc:
@@ -154,12 +159,10 @@ def sink(
     import time
 
     from govpulse.cli import DEFAULT_METRICS_PORTS, settings_or_exit
-    from govpulse.kafka_config import client_config
     from govpulse.settings import SettingsError
     from govpulse.topics import ensure_topics
     from monitoring.server import serve_metrics
-    from sinks.faults import crash_after_from_env, with_faults
-    from sinks.sink import Sink
+    from sinks.configured import ConfiguredSink
 
     settings = settings_or_exit()
     raw_ttl_days = raw_ttl_days or settings.raw_ttl_days
@@ -168,11 +171,19 @@ def sink(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    client = _client(clickhouse_dsn or settings.clickhouse_dsn, "sink")
+    dsn = _reachable_dsn(clickhouse_dsn or settings.clickhouse_dsn, "sink")
+    client = _client(dsn, "sink")
     for name in _migrate(client, raw_ttl_days, dead_letter_ttl_days, "sink"):
         click.echo(f"applied migration {name}", err=True)
     try:
-        crash_after = crash_after_from_env()
+        configured = ConfiguredSink(
+            settings,
+            client,
+            dsn=dsn,
+            event_types=chosen,
+            max_rows=max_rows,
+            max_wait_ms=max_wait_ms,
+        )
         ensure_topics(settings.bootstrap_servers, settings.topic_partitions)
         port = serve_metrics(
             DEFAULT_METRICS_PORTS["serve"] if settings.metrics_port is None
@@ -181,17 +192,7 @@ def sink(
     except (SettingsError, ValueError) as exc:
         click.echo(f"govpulse sink: {exc}", err=True)
         sys.exit(2)
-    worker = Sink(
-        with_faults(client),
-        settings.bootstrap_servers,
-        settings.registry_url,
-        event_types=chosen,
-        max_rows=max_rows or settings.sink_max_rows,
-        max_wait_ms=max_wait_ms or settings.sink_max_wait_ms,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        crash_after_inserts=crash_after,
-        consumer_config=client_config(settings),
-    )
+    worker = configured.sink
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -216,6 +217,7 @@ def sink(
                 last_rows, last_at = stats.rows_total, now
     finally:
         worker.close()
+        configured.close_clients()
         client.close()
     stats = worker.stats
     click.echo(f"stopped: {stats.rows_total:,} rows stored in {stats.inserts:,} inserts", err=True)

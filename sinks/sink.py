@@ -90,7 +90,10 @@ class Sink:
         give_up_after: int = 8,
         crash_after_inserts: int | None = None,
         consumer_config: dict[str, Any] | None = None,
+        insert_clients: Sequence[Client] = (),
     ) -> None:
+        """`insert_clients`: more connections to the same store, so a cycle's tables are
+        inserted concurrently (see sinks/writer.py)."""
         if not 1 <= max_rows <= MAX_ROWS_LIMIT or max_wait_ms < 1:
             raise ValueError(
                 f"max_rows={max_rows}, max_wait_ms={max_wait_ms}: expected 1 <= max_rows <= "
@@ -108,6 +111,7 @@ class Sink:
         self.batcher = Batcher()
         self.writer = Writer(
             self.store,
+            insert_stores=[SinkStore(c, schemas, group_id) for c in insert_clients],
             backoff_s=backoff_s,
             max_backoff_s=max_backoff_s,
             give_up_after=give_up_after,

@@ -9,6 +9,10 @@ For a cycle, in order: replayed ranges already stored are set aside; the ranges 
 inserted are written to `sink_batches`; each table's group is inserted with its token. Stored
 batches go to `outbox` as they land; the consumer thread commits their offsets. A failure is
 retried with exponential backoff, with `failing` set meanwhile (the consumer pauses).
+
+With several stores (one client each), a cycle's tables are inserted concurrently: a small
+insert costs ClickHouse far more than its rows (every materialized view writes a part), so
+the cycle's wall time — the sink's share of freshness — is the slowest table's, not the sum.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from monitoring import metrics
@@ -74,12 +80,18 @@ class Writer:
         self,
         store: SinkStore,
         *,
+        insert_stores: Sequence[SinkStore] = (),
         backoff_s: float = 0.5,
         max_backoff_s: float = 10.0,
         give_up_after: int = 8,
         crash_after_inserts: int | None = None,
     ) -> None:
         self.store = store
+        self._stores: queue.SimpleQueue[SinkStore] = queue.SimpleQueue()
+        for each in (store, *insert_stores):
+            self._stores.put(each)
+        self._pool = ThreadPoolExecutor(1 + len(insert_stores), thread_name_prefix="sink-insert")
+        self._stats_lock = threading.Lock()
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.give_up_after = give_up_after
         self.crash_after_inserts = crash_after_inserts
@@ -116,6 +128,7 @@ class Writer:
         self.abandon()
         self._inbox.put(None)
         self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- the thread ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -165,12 +178,21 @@ class Writer:
             self.store.write_intents(b for g in unwritten for b in g.batches)
             for group in unwritten:
                 group.intents_written = True
-        while cycle.groups:
-            group = cycle.groups[0]
-            self._insert(group)
-            self._maybe_crash()  # before the consumer thread can see it, so before any commit
-            cycle.groups.pop(0)
-            self.outbox.put(group.batches)
+        futures = [(group, self._pool.submit(self._insert_one, group)) for group in cycle.groups]
+        failed = [(group, future.exception()) for group, future in futures]
+        cycle.groups = [group for group, error in failed if error is not None]
+        if cycle.groups:
+            raise next(error for _, error in failed if error is not None)
+
+    def _insert_one(self, group: InsertGroup) -> None:
+        """Insert one group on a free store; hand its batches to the consumer once stored."""
+        store = self._stores.get()
+        try:
+            self._insert(store, group)
+        finally:
+            self._stores.put(store)
+        self._maybe_crash()  # before the consumer thread can see it, so before any commit
+        self.outbox.put(group.batches)
 
     def _set_aside_stored(self, group: InsertGroup) -> None:
         """Replayed ranges whose first record is already in ClickHouse: commit, don't insert."""
@@ -197,28 +219,31 @@ class Writer:
             self.outbox.put(stored)
         group.checked = True
 
-    def _insert(self, group: InsertGroup) -> None:
+    def _insert(self, store: SinkStore, group: InsertGroup) -> None:
         started = time.perf_counter()
         token = group.token
         newest = None
         if group.event_type is not None:
             values = [v for b in group.batches for v in b.records]
-            newest = self.store.newest_produced_at([b.records[-1] for b in group.batches])
-            rows = self.store.insert_clean(group.event_type, values, token)
+            newest = store.newest_produced_at([b.records[-1] for b in group.batches])
+            rows = store.insert_clean(group.event_type, values, token)
         else:
             dead = [r for b in group.batches for r in b.records]
-            rows = self.store.insert_dead_letters(dead, token)
+            rows = store.insert_dead_letters(dead, token)
         metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
         metrics.SINK_ROWS_INSERTED.labels(group.table).inc(rows)
         metrics.SINK_BATCH_ROWS.observe(rows)
-        if newest is not None:
-            metrics.FRESHNESS.stored(newest)
-        self.stats.rows[group.table] = self.stats.rows.get(group.table, 0) + rows
-        self.stats.inserts += 1
+        with self._stats_lock:
+            if newest is not None:
+                metrics.FRESHNESS.stored(newest)
+            self.stats.rows[group.table] = self.stats.rows.get(group.table, 0) + rows
+            self.stats.inserts += 1
 
     def _maybe_crash(self) -> None:
         """Test hook: die like kill -9 after the Nth insert, before its offsets are committed."""
-        if self.crash_after_inserts is not None and self.stats.inserts >= self.crash_after_inserts:
+        with self._stats_lock:
+            inserts = self.stats.inserts
+        if self.crash_after_inserts is not None and inserts >= self.crash_after_inserts:
             log.warning("crash hook: exiting after insert %d, before commit", self.stats.inserts)
             logging.shutdown()
             os._exit(CRASH_EXIT_CODE)

@@ -1,0 +1,48 @@
+"""A `Sink` built from the settings: what `govpulse sink` and `govpulse serve` both run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from govpulse.clickhouse import make_client
+from govpulse.kafka_config import client_config
+from govpulse.settings import Settings
+from schemas.catalog import EVENT_TYPES
+from sinks.faults import crash_after_from_env, with_faults
+from sinks.sink import Sink
+
+
+class ConfiguredSink:
+    """The sink and the extra insert connections it owns (closed with it)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Any,
+        *,
+        dsn: str | None = None,
+        event_types: Sequence[str] = EVENT_TYPES,
+        max_rows: int | None = None,
+        max_wait_ms: int | None = None,
+    ) -> None:
+        dsn = dsn or settings.clickhouse_dsn
+        self.insert_clients = [
+            with_faults(make_client(dsn)) for _ in range(settings.sink_insert_threads - 1)
+        ]
+        self.sink = Sink(
+            with_faults(client),
+            settings.bootstrap_servers,
+            settings.registry_url,
+            event_types=event_types,
+            max_rows=max_rows or settings.sink_max_rows,
+            max_wait_ms=max_wait_ms or settings.sink_max_wait_ms,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            crash_after_inserts=crash_after_from_env(),
+            consumer_config=client_config(settings),
+            insert_clients=self.insert_clients,
+        )
+
+    def close_clients(self) -> None:
+        for client in self.insert_clients:
+            client.close()
