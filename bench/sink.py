@@ -49,11 +49,15 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=60_000, help="unique records generated")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--max-rows", type=int, default=None, help="sink batch rows")
+    parser.add_argument(
+        "--insert-threads", type=int, default=None, help="default GOVPULSE_SINK_INSERT_THREADS"
+    )
     parser.add_argument("--max-wait-ms", type=int, default=None)
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile to stderr")
     args = parser.parse_args()
 
     from govpulse.clickhouse import make_client
+    from govpulse.settings import get_settings
     from govpulse.topics import ensure_topics
     from monitoring import metrics
     from sinks.migrations import migrate
@@ -65,11 +69,14 @@ def main() -> None:
         counts = _prefill_in_child(broker.bootstrap, registry.url, args.pool, args.events)
         prefill_s = time.perf_counter() - started
         client = make_client(f"chdb://{store}")
+        threads = args.insert_threads or get_settings().sink_insert_threads
+        insert_clients = [make_client(f"chdb://{store}") for _ in range(threads - 1)]
         migrate(client)
         sink = Sink(
             client,
             broker.bootstrap,
             registry.url,
+            insert_clients=insert_clients,
             max_rows=args.max_rows or DEFAULT_MAX_ROWS,
             max_wait_ms=args.max_wait_ms or DEFAULT_MAX_WAIT_MS,
         )
@@ -96,7 +103,8 @@ def main() -> None:
         }
         inserts = sink.stats.inserts
         sink.close()
-        client.close()
+        for each in (client, *insert_clients):
+            each.close()
     print(
         json.dumps(
             {
@@ -109,6 +117,7 @@ def main() -> None:
                 "inserts": inserts,
                 "rows_per_insert": round(sink.stats.rows_total / max(1, inserts)),
                 "max_rows": sink.max_rows,
+                "insert_threads": threads,
                 "stored_per_type": stored,
                 "all_stored": sum(stored.values()) == args.events,
                 "prefill_seconds": round(prefill_s, 1),
