@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 from bench._stack import embedded_stack, peak_rss_mb
@@ -56,6 +57,7 @@ def main() -> None:
                 "in_flight_after_flush": left,
                 "seconds": round(total_s, 3),
                 "peak_rss_mb": peak_rss_mb(),
+                "load_average_1m": round(os.getloadavg()[0], 2),  # CPU is shared: read with it
             }
         )
     )

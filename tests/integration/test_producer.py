@@ -165,3 +165,28 @@ def test_prometheus_counters_equal_the_delivery_stats_after_flush(producer):
     assert sample("govpulse_producer_sent_total") - before["govpulse_producer_sent_total"] == 300
     delivered = sample("govpulse_producer_delivered_total")
     assert delivered - before["govpulse_producer_delivered_total"] == 300
+
+
+def test_a_callers_callback_is_called_once_and_a_uuid_object_is_keyed_by_its_text(producer):
+    record = _fresh("complaint")
+    record["event_id"] = uuid.UUID(record["event_id"])
+    reports = []
+    producer.send("complaint", record, lambda error, message: reports.append((error, message)))
+    assert producer.flush(10) == 0
+    [(error, message)] = reports
+    assert error is None and message.key().decode() == str(record["event_id"])
+    assert producer.stats.as_dict() == {"sent": 1, "delivered": 1, "failed": 0, "in_flight": 0}
+
+
+def test_a_producer_left_unclosed_is_garbage_collected(broker, registry):
+    """The producer-wide delivery callback refers back to the SDK object: a cycle gc must break."""
+    import gc
+    import weakref
+
+    made = AgencyProducer(bootstrap_servers=broker.bootstrap, registry_url=registry.url)
+    made.send("complaint", _fresh("complaint"))
+    made.flush(10)
+    gone = weakref.ref(made)
+    del made
+    gc.collect()
+    assert gone() is None
