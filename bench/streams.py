@@ -1,8 +1,8 @@
-"""Benchmark: events/s one `govpulse streams` worker routes from pre-filled raw topics.
+"""Benchmark: events/s `govpulse streams` workers route from pre-filled raw topics.
 
 Starts its own embedded broker and registry, fills raw.<type> with realistic traffic (5 %
-dirty by default), then starts one worker process and samples the outcome topics' end
-offsets: the rate is measured between the first and the last routed record, so the worker's
+dirty by default), then starts one worker process (or `--workers N`, one group) and samples
+their routed counters: the rate is measured between the first and the last routed record, so
 start-up (joining the group, recovering tables) is not counted. Prints one JSON object.
 """
 
@@ -50,6 +50,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (robust to other load, unlike a rate)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def batch_figures(port: int) -> dict[str, float]:
     """Mean batch size and processing time, from the worker's own histograms."""
     url = f"http://127.0.0.1:{port}/metrics"
@@ -74,6 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--linger-ms", type=int, default=5, help="pre-fill producer linger: record-batch size"
     )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, one group")
     parser.add_argument(
         "--py-spy", metavar="FILE", help="profile the worker with py-spy (collapsed stacks to FILE)"
     )
@@ -94,7 +101,7 @@ def main() -> None:
             event_type, record, _ = generator.next_event()
             producer.send(event_type, record)
         producer.close()
-        metrics_port = free_port()
+        metrics_ports = [free_port() for _ in range(args.workers)]
         key = Path(folder) / "key"
         key.write_bytes(os.urandom(48))
         env = dict(
@@ -103,56 +110,55 @@ def main() -> None:
             GOVPULSE_REGISTRY_URL=registry.url,
             GOVPULSE_DATA_DIR=folder,
             GOVPULSE_PSEUDONYM_KEY_FILE=str(key),
-            GOVPULSE_METRICS_PORT=str(metrics_port),
             GOVPULSE_TOPIC_PARTITIONS=str(args.partitions),
             GOVPULSE_STREAMS_BATCH_SIZE=str(args.batch_size),
             GOVPULSE_LOG_LEVEL="WARNING",
         )
         started = time.monotonic()
-        with open(Path(folder) / "worker.log", "wb") as log:
+        workers = []
+        for number, port in enumerate(metrics_ports):
             command = [sys.executable, "-m", "govpulse", "streams", "--types", args.types]
             if args.py_spy:
-                command = [
-                    "py-spy",
-                    "record",
-                    "--idle",
-                    "-f",
-                    "raw",
-                    "-r",
-                    "97",
-                    "-o",
-                    args.py_spy,
-                    "--",
-                ]
-                command += [sys.executable, "-m", "govpulse", "streams", "--types", args.types]
-            worker = subprocess.Popen(
-                command,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+                output = args.py_spy if number == 0 else f"{args.py_spy}.{number}"
+                spy = ["py-spy", "record", "--idle", "-f", "raw", "-r", "97", "-o", output, "--"]
+                command = spy + command
+            with open(Path(folder) / f"worker{number}.log", "wb") as log:
+                workers.append(
+                    subprocess.Popen(
+                        command,
+                        env={**env, "GOVPULSE_METRICS_PORT": str(port)},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         try:
             first = last = None
+            cpu_first = cpu_last = 0.0
             samples: list[tuple[float, int]] = []
             deadline = started + 600
             while time.monotonic() < deadline:
-                done = consumed(metrics_port)
+                done = sum(consumed(port) for port in metrics_ports)
                 now = time.monotonic()
                 samples.append((now, done))
                 if done and first is None:
                     first = (now, done)
+                    cpu_first = sum(cpu_seconds(worker.pid) for worker in workers)
                 if done >= args.events:
                     last = (now, done)
+                    cpu_last = sum(cpu_seconds(worker.pid) for worker in workers)
                     break
                 time.sleep(0.25)
-            rss = peak_rss_mb(worker.pid)
+            rss = [peak_rss_mb(worker.pid) for worker in workers]
+            shares = [consumed(port) for port in metrics_ports]
             outcomes = routed(broker.bootstrap, types)  # clean + dlq + dup, from the topics
-            batches = batch_figures(metrics_port)
+            batches = batch_figures(metrics_ports[0])
         finally:
-            worker.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
-            worker.wait(30)
+            for worker in workers:
+                worker.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+            for worker in workers:
+                worker.wait(30)
     if first is None or last is None:
-        sys.exit(f"the worker did not route every record; last sample {samples[-1:]}")
+        sys.exit(f"the workers did not route every record; last sample {samples[-1:]}")
     rate = (last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else 0.0
     print(
         json.dumps(
@@ -162,11 +168,17 @@ def main() -> None:
                 "types": types,
                 "partitions": args.partitions,
                 "batch_size": args.batch_size,
+                "workers": args.workers,
                 "events_per_s": round(rate),
+                "worker_cpu_us_per_event": round(
+                    1e6 * (cpu_last - cpu_first) / max(1, last[1] - first[1]), 1
+                ),
                 "startup_s": round(first[0] - started, 1),
                 "routing_s": round(last[0] - first[0], 2),
                 "routed_to_topics": outcomes,
-                "worker_peak_rss_mb": rss,
+                "consumed_by_worker": shares,
+                "worker_peak_rss_mb": rss[0] if args.workers == 1 else rss,
+                "load_avg": [round(x, 2) for x in os.getloadavg()],
                 **batches,
             }
         )

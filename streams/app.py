@@ -3,8 +3,9 @@
 Faust owns what a framework is for — consumer groups and partition assignment, tables with
 changelogs and their recovery after a restart or rebalance, offset commits after the agent
 has processed a batch. The per-record work is `streams.batch` (pure rules underneath), and
-output leaves through a confluent-kafka producer whose acknowledgements the agent awaits
-before Faust may commit.
+output leaves through confluent-kafka producers whose acknowledgements the worker awaits
+before it commits the batch's raw offsets. Batches are pipelined over two producers: batch
+N+1 is transformed while the broker acknowledges batch N.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from govpulse.kafka_config import client_config, faust_credentials
 from govpulse.settings import Settings
 from monitoring import metrics
 from schemas import catalog
-from streams.batch import BatchProcessor, RawRecord, output_producer
+from streams.batch import BatchProcessor, Output
 from streams.direct_reader import DirectReader
 from streams.rules.pseudonymise import PseudonymKey
 from streams.schema_cache import WriterSchemas, register_clean_schema
@@ -147,10 +148,13 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
     dedups = {t: _dedup_table(app, settings, t) for t in event_types}
     batch_size, within = settings.streams_batch_size, settings.streams_batch_ms / 1000
     processors: dict[str, BatchProcessor] = {}
+    outputs: list[Output] = []
 
     def processors_by_topic() -> dict[str, BatchProcessor]:
         if not processors:  # built at the first batch: the registry answers once we run
-            producer = output_producer(settings.bootstrap_servers, security=security)
+            queue = {"queue.buffering.max.messages": max(500_000, 4 * batch_size)}
+            for _ in range(2):
+                outputs.append(Output(settings.bootstrap_servers, queue, security=security))
             for event_type in event_types:
                 transformer = Transformer(
                     event_type,
@@ -160,57 +164,81 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                     future_tolerance_ms=settings.future_tolerance_s * 1000,
                 )
                 processors[catalog.raw_topic(event_type)] = BatchProcessor(
-                    event_type, transformer, producer, dedups[event_type]
+                    event_type, transformer, dedups[event_type]
                 )
         return processors
 
     @app.task
     async def clean() -> None:
-        """raw.<type> → clean.<type> | dlq.<type> | dup.<type>, a batch at a time."""
+        """raw.<type> → clean.<type> | dlq.<type> | dup.<type>, a batch at a time.
+
+        While the broker acknowledges batch N (a thread waits, then commits N's offsets),
+        batch N+1 is read and transformed into the other output; N+2 starts only once N is
+        committed, and the assignment changes only with no batch in flight.
+        """
         _quiet_chatty_loggers(settings.log_level)
         loop = asyncio.get_running_loop()
         reader = DirectReader(app, settings.bootstrap_servers, event_types, security)
         last_prune = time.monotonic()
+        in_flight: asyncio.Future[None] | None = None
+        turn = 0
         try:
             while not app.should_stop:
-                if await loop.run_in_executor(None, reader.sync):
-                    log.info("raw partitions owned: %s", sorted(reader.owned))
+                if reader.wanted() != reader.owned:
+                    if in_flight is not None:
+                        in_flight, done = None, in_flight
+                        await done
+                    if await loop.run_in_executor(None, reader.sync):
+                        log.info("raw partitions owned: %s", sorted(reader.owned))
                 if not reader.owned:
                     await asyncio.sleep(0.2)
                     continue
                 messages = await loop.run_in_executor(None, reader.take, batch_size, within)
                 now_ms = time.time_ns() // 1_000_000
                 if messages:
-                    await _process(messages, processors_by_topic(), now_ms, loop)
-                    await loop.run_in_executor(None, reader.commit, messages)
+                    started = time.perf_counter()
+                    by_topic = processors_by_topic()
+                    output = outputs[turn % 2]
+                    turn += 1
+                    _route(messages, by_topic, output, now_ms)
+                    if in_flight is not None:
+                        in_flight, done = None, in_flight
+                        await done
+                    in_flight = loop.run_in_executor(
+                        None, _deliver_and_commit, output, reader, messages, started
+                    )
+                elif in_flight is not None:
+                    in_flight, done = None, in_flight
+                    await done
                 if time.monotonic() - last_prune > PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     for dedup in dedups.values():
                         dedup.prune(now_ms)
         finally:
+            if in_flight is not None and not in_flight.done():
+                await asyncio.wait([in_flight], timeout=30)  # let the last batch commit
             reader.close()
 
     return app
 
 
-async def _process(
-    messages: list[Message],
-    processors: dict[str, BatchProcessor],
-    now_ms: int,
-    loop: asyncio.AbstractEventLoop,
+def _route(
+    messages: list[Message], processors: dict[str, BatchProcessor], output: Output, now_ms: int
 ) -> None:
-    """Route one batch by topic, then wait until the broker acknowledged all its output."""
-    started = time.perf_counter()
-    by_topic: dict[str, list[RawRecord]] = {}
+    """Transform and produce one batch, by topic (acknowledged later, by `output.deliver`)."""
+    by_topic: dict[str, list[Message]] = {}
     for message in messages:
-        by_topic.setdefault(message.topic(), []).append(
-            RawRecord(message.key(), message.value(), message.partition(), message.offset())
-        )
-    touched = [processors[topic] for topic in by_topic]
-    for processor, records in zip(touched, by_topic.values(), strict=True):
-        processor.route(records, now_ms)
-    for processor in touched:  # the first waits for the shared producer
-        await loop.run_in_executor(None, processor.wait_delivered)
+        by_topic.setdefault(message.topic(), []).append(message)
+    for topic, records in by_topic.items():
+        processors[topic].route(records, output, now_ms)
+
+
+def _deliver_and_commit(
+    output: Output, reader: DirectReader, messages: list[Message], started: float
+) -> None:
+    """In a thread: wait for the broker to acknowledge the batch's output, then ack its input."""
+    output.deliver()
+    reader.commit(messages)
     metrics.STREAMS_BATCH_SECONDS.observe(time.perf_counter() - started)
     metrics.STREAMS_BATCH_SIZE.observe(len(messages))
 
