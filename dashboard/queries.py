@@ -6,20 +6,26 @@ Rules every query here follows:
   as an identifier when the app is built, from configuration, never from a request), filter
   clauses picked from the fixed `_FILTERS` table, a breakdown column picked from
   `params.BREAKDOWN_DIMENSIONS`, and the rollup tables of the range's grain (the fixed
-  `MINUTE` and `HOUR` below). Values always travel as ClickHouse query parameters
-  (`{name:Type}` bound by clickhouse-connect), so request text is never parsed as SQL.
+  `MINUTE`, `HOUR` and `DAY` below, and the fixed national twin names). Values always travel
+  as ClickHouse query parameters (`{name:Type}` bound by clickhouse-connect), so request text
+  is never parsed as SQL.
 - Live charts read the rollups, never the raw `events_*` tables: the 15 min and 1 h ranges
   the per-minute ones (`activity_minute` and the per-type `*_minute` tables), the 24 h and
   7 d ranges the hourly ones (`activity_hour`, `*_hour`, sinks/ddl/0007_activity_hour.sql),
   in whole-hour buckets. A rollup holds at most one row per minute (hour) and dimension
   combination, so a refresh costs the same whatever the event rate; the hourly tables hold
   up to 60× fewer rows than a day or a week of minutes, whose uniq and t-digest state merges
-  took up to a second at 10M events (see dashboard/README.md).
-- One exception, the district drill-down of a province: the rollups deliberately have no
-  district dimension (it would multiply their rows ~12×, see sinks/ddl/0003_activity_minute.sql),
-  so district counts read `events_*`, constrained by the leading primary-key column
-  (`province_code`, then `agency_code` when an agency is picked) and the time range, which
-  reads one province's range of each table. It runs only in the provincial view.
+  took up to a second at 10M events (see dashboard/README.md). Totals over a window's whole
+  UTC days read the daily twins (`*_day`) and only the partial days' hourly rows
+  (`whole_days`); without a province filter the day and week read national twins without
+  the province dimension (`reads_national`); both from sinks/ddl/0008_long_range_rollups.sql.
+- One exception, the district drill-down of a province in the 15 min and 1 h views: the
+  rollups deliberately have no district dimension (it would multiply their rows ~12×, see
+  sinks/ddl/0003_activity_minute.sql), so district counts read `events_*`, constrained by the
+  leading primary-key column (`province_code`, then `agency_code` when an agency is picked)
+  and the time range, which reads one province's range of each table. It runs only in the
+  provincial view. The day and week read `district_hour` instead (events only, keyed by
+  province first, sinks/ddl/0008_long_range_rollups.sql).
 - Timestamps leave ClickHouse as Unix seconds (`toUnixTimestamp`): chdb may drop the zone of
   a `DateTime('UTC')` column in its output, an integer cannot be misread.
 
@@ -55,6 +61,16 @@ _IN_WINDOW = (
     "$time >= toDateTime({start:UInt32}, 'UTC') AND $time < toDateTime({end:UInt32}, 'UTC')"
 )
 _BUCKET = "intDiv(toUnixTimestamp($time), {step:UInt32}) * {step:UInt32}"
+# The whole days of a window in the daily rollups, and the hours around them in the hourly ones.
+_DAYS = "day >= toDateTime({day_start:UInt32}, 'UTC') AND day < toDateTime({day_end:UInt32}, 'UTC')"
+_PARTIAL_DAYS = (
+    "(hour >= toDateTime({start:UInt32}, 'UTC') AND hour < toDateTime({day_start:UInt32}, 'UTC') "
+    "OR hour >= toDateTime({day_end:UInt32}, 'UTC') AND hour < toDateTime({end:UInt32}, 'UTC'))"
+)
+_KINDS = ("activity", "service_request", "complaint", "net_pracharat", "digital_center")
+# Events per type as columns of one row: the per-type sums of a GROUP BY without event_type
+# in its key, which is 2-3 times cheaper than grouping by event_type too.
+_PER_TYPE = ", ".join(f"sumIf(events, event_type = '{t}')" for t in EVENT_TYPES)
 TOP_AGENCIES = 10
 TOP_SERVICES = 8
 # Freshness looks for the newest insert among rollup rows of the last two hours of event time,
@@ -116,10 +132,31 @@ HOUR = Grain(
     "digital_center_hour",
     "BFloat16",
 )
+# The whole UTC days of an hourly window (sinks/ddl/0008_long_range_rollups.sql): same
+# columns and state types as HOUR, so their rows and the hourly rows of the partial days are
+# merged in one UNION ALL. Never a chart bucket: only totals and groupings read it.
+DAY = Grain(
+    "day",
+    86400,
+    "activity_day",
+    "service_request_day",
+    "complaint_day",
+    "net_pracharat_day",
+    "digital_center_day",
+    "BFloat16",
+)
+# Rollups with national twins per hour and per day (`<kind>_national_<grain>`: no province or
+# region dimension, sinks/ddl/0008_long_range_rollups.sql), read by hourly ranges
+# without a province filter.
+NATIONAL_KINDS = ("activity", "service_request", "complaint", "net_pracharat")
+NATIONAL_TABLES = tuple(
+    f"{kind}_national_{grain.time}" for grain in (HOUR, DAY) for kind in NATIONAL_KINDS
+)
 # Ranges at least this long read the hourly rollups (24 h and 7 d); shorter ones per minute.
 HOURLY_FROM_SECONDS = 24 * 3600
 REQUIRED_TABLES = (
-    *dict.fromkeys((*MINUTE.tables, *HOUR.tables)),
+    *dict.fromkeys((*MINUTE.tables, *HOUR.tables, *DAY.tables, *NATIONAL_TABLES)),
+    "district_hour",
     "dead_letters_minute",
     *(f"events_{event_type}" for event_type in EVENT_TYPES),
 )
@@ -128,6 +165,29 @@ REQUIRED_TABLES = (
 def grain_of(time_range: TimeRange) -> Grain:
     """The rollups a time range reads."""
     return HOUR if time_range.seconds >= HOURLY_FROM_SECONDS else MINUTE
+
+
+def reads_national(query: Query) -> bool:
+    """Whether a query reads the national twins: an hourly range without a province filter.
+
+    The twins hold the same events without the province dimension, ~50 times fewer rows per
+    hour, so the national day and week panels merge far fewer rows and states.
+    """
+    return query.province is None and grain_of(query.range) is HOUR
+
+
+def whole_days(time_range: TimeRange, window: Window) -> tuple[int, int] | None:
+    """[first, last) Unix seconds of the whole UTC days in an hourly window; None if none.
+
+    Those days are read from the daily rollups, the hours before `first` and from `last` on
+    (the partial first and last day, 24 hours together in a 7 d window) from the hourly
+    ones: every hour of the window exactly once.
+    """
+    if grain_of(time_range) is not HOUR:
+        return None
+    first = -(-window.start // DAY.seconds) * DAY.seconds
+    last = window.end // DAY.seconds * DAY.seconds
+    return (first, last) if last > first else None
 
 
 def bucket_seconds(time_range: TimeRange) -> int:
@@ -193,35 +253,74 @@ class DashboardQueries:
         return [name for name in REQUIRED_TABLES if name not in present]
 
     # -- helpers ---------------------------------------------------------------------------
-    def _sql(self, text: str, query: Query | None = None, allow: Sequence[str] = ()) -> str:
+    def _sql(
+        self,
+        text: str,
+        query: Query | None = None,
+        allow: Sequence[str] = (),
+        window: Window | None = None,
+        by_province: bool = False,
+    ) -> str:
         """Fill in `$db`, `$filters` (the switched-on clauses of `_FILTERS`) and the grain.
 
         The grain of the query's range names the rollup tables (`$activity`,
         `$service_request`, `$complaint`, `$net_pracharat`, `$digital_center`), their time
         column (`$time`) and quantile sketch (`${sketch}`, as in `quantiles${sketch}Merge`);
-        without a query (freshness), the per-minute ones.
+        without a query (freshness), the per-minute ones; their national twins where
+        `reads_national`, unless the query groups `by_province` (or region), which they
+        lack. `${activity_rows}` (and so on for each table) is the window's
+        filtered rows as a subquery, for totals and groupings: with a window holding whole
+        days, their daily rows UNION ALL the hourly rows of the rest (see `whole_days`; the
+        `_params` of that window bind the day bounds).
         """
         clauses = []
         if query is not None:
             for name in allow:
                 if getattr(query, name) is not None:
                     clauses.append(_FILTERS[name])
+        filters = "".join(f" AND {clause}" for clause in clauses)
         grain = MINUTE if query is None else grain_of(query.range)
+        days = None if query is None or window is None else whole_days(query.range, window)
+        national = query is not None and not by_province and reads_national(query)
+        tables = {
+            kind: f"{kind}_national_{grain.time}"
+            if national and kind in NATIONAL_KINDS
+            else getattr(grain, kind)
+            for kind in _KINDS
+        }
+        rows = {
+            f"{kind}_rows": self._window_rows(table, grain, filters, days)
+            for kind, table in tables.items()
+        }
         return Template(text).substitute(
             db=self.database,
-            filters="".join(f" AND {clause}" for clause in clauses),
+            filters=filters,
             time=grain.time,
-            activity=grain.activity,
-            service_request=grain.service_request,
-            complaint=grain.complaint,
-            net_pracharat=grain.net_pracharat,
-            digital_center=grain.digital_center,
             sketch=grain.sketch,
+            **tables,
+            **rows,
+        )
+
+    def _window_rows(
+        self, table: str, grain: Grain, filters: str, days: tuple[int, int] | None
+    ) -> str:
+        """One rollup's rows of the window (and filters), as a subquery; see `_sql`."""
+        db = self.database
+        if days is None:
+            window = _IN_WINDOW.replace("$time", grain.time)
+            return f"(SELECT * FROM {db}.{table} WHERE {window}{filters})"
+        day_table = table.removesuffix(f"_{grain.time}") + f"_{DAY.time}"
+        return (
+            f"(SELECT * FROM {db}.{day_table} WHERE {_DAYS}{filters} "
+            f"UNION ALL SELECT * FROM {db}.{table} WHERE {_PARTIAL_DAYS}{filters})"
         )
 
     @staticmethod
     def _params(query: Query, window: Window, **extra: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"start": window.start, "end": window.end, "step": window.step}
+        days = whole_days(query.range, window)
+        if days is not None:
+            params["day_start"], params["day_end"] = days
         if query.province is not None:
             params["province"] = query.province
         if query.agency is not None:
@@ -251,41 +350,33 @@ class DashboardQueries:
         (uniqMerge of citizens) runs once, not once per type and again for a total. Pipeline
         latency is a live-health figure and comes with /api/freshness (last five minutes).
         The last full minute is a column of the same pass over the per-minute rollup; the
-        hourly rollup has no minutes, so for a day or a week it is one more, one-minute read.
+        hourly and daily rollups have no minutes, so for a day or a week it is a scalar
+        subquery of the same query, a one-minute read of the per-minute rollup.
         """
-        per_type = ", ".join(f"sumIf(events, event_type = '{t}')" for t in EVENT_TYPES)
         per_minute = grain_of(query.range) is MINUTE
         last_column = (
-            "sumIf(events, minute = toDateTime({last_minute:UInt32}, 'UTC'))" if per_minute else "0"
+            "sumIf(events, minute = toDateTime({last_minute:UInt32}, 'UTC'))"
+            if per_minute
+            else "(SELECT sum(events) FROM $db.activity_minute "
+            "WHERE minute = toDateTime({last_minute:UInt32}, 'UTC')$filters)"
         )
         sql = self._sql(
             f"""
-            SELECT {per_type},
+            SELECT {_PER_TYPE},
                    uniqMerge(citizens),
                    sum(amount_thb),
                    {last_column}
-            FROM $db.$activity
-            WHERE {_IN_WINDOW}$filters
+            FROM $activity_rows
             """,
             query,
             ("province", "agency"),
+            window,
         )
         last_minute = (int(time.time()) // 60 - 1) * 60  # the last complete minute
         params = self._params(query, window, last_minute=last_minute)
         row = self._rows(sql, params)[0]
         by_type = {t: int(n) for t, n in zip(EVENT_TYPES, row, strict=False)}
         citizens, amount, last = row[len(EVENT_TYPES) :]
-        if not per_minute:
-            last_sql = self._sql(
-                """
-                SELECT sum(events)
-                FROM $db.activity_minute
-                WHERE minute = toDateTime({last_minute:UInt32}, 'UTC')$filters
-                """,
-                query,
-                ("province", "agency"),
-            )
-            last = self._rows(last_sql, params)[0][0]
         return {
             **self._window_info(query, window),
             "events": sum(by_type.values()),
@@ -299,10 +390,10 @@ class DashboardQueries:
         """Events per bucket and type, zero-filled, as events per minute of event time."""
         sql = self._sql(
             f"""
-            SELECT {_BUCKET} AS t, event_type, sum(events)
+            SELECT {_BUCKET} AS t, {_PER_TYPE}
             FROM $db.$activity
             WHERE {_IN_WINDOW}$filters
-            GROUP BY t, event_type
+            GROUP BY t
             """,
             query,
             ("province", "agency"),
@@ -310,9 +401,10 @@ class DashboardQueries:
         buckets = window.buckets
         index = {t: i for i, t in enumerate(buckets)}
         series = {t: [0] * len(buckets) for t in EVENT_TYPES}
-        for t, event_type, events in self._rows(sql, self._params(query, window)):
-            if event_type in series and t in index:
-                series[event_type][index[t]] = int(events)
+        for t, *per_type in self._rows(sql, self._params(query, window)):
+            if t in index:
+                for event_type, events in zip(EVENT_TYPES, per_type, strict=True):
+                    series[event_type][index[t]] = int(events)
         # Per-minute rates: a bucket wider than a minute is divided by its minutes.
         per_minute = window.step / 60
         return {
@@ -327,20 +419,20 @@ class DashboardQueries:
         """Events by ministry (split by type) and the most active departments."""
         sql = self._sql(
             f"""
-            SELECT agency_code, ministry_code, event_type, sum(events)
-            FROM $db.$activity
-            WHERE {_IN_WINDOW}$filters
-            GROUP BY agency_code, ministry_code, event_type
+            SELECT agency_code, ministry_code, {_PER_TYPE}
+            FROM $activity_rows
+            GROUP BY agency_code, ministry_code
             """,
             query,
             ("province", "agency"),
+            window,
         )
         by_ministry: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(EVENT_TYPES, 0))
         by_agency: dict[str, int] = defaultdict(int)
-        for agency, ministry, event_type, events in self._rows(sql, self._params(query, window)):
-            if event_type in EVENT_TYPES:
+        for agency, ministry, *per_type in self._rows(sql, self._params(query, window)):
+            for event_type, events in zip(EVENT_TYPES, per_type, strict=True):
                 by_ministry[ministry][event_type] += int(events)
-            by_agency[agency] += int(events)
+                by_agency[agency] += int(events)
         table = agencies()
         ministries = sorted(
             (
@@ -374,20 +466,21 @@ class DashboardQueries:
         """Events per province and type, every province listed (zero when quiet)."""
         sql = self._sql(
             f"""
-            SELECT province_code, event_type, sum(events)
-            FROM $db.$activity
-            WHERE {_IN_WINDOW}$filters
-            GROUP BY province_code, event_type
+            SELECT province_code, {_PER_TYPE}
+            FROM $activity_rows
+            GROUP BY province_code
             """,
             query,
             ("agency",),
+            window,
+            by_province=True,
         )
         counts: dict[str, dict[str, int]] = {
             code: dict.fromkeys(EVENT_TYPES, 0) for code in provinces()
         }
-        for province, event_type, events in self._rows(sql, self._params(query, window)):
-            if province in counts and event_type in EVENT_TYPES:
-                counts[province][event_type] += int(events)
+        for province, *per_type in self._rows(sql, self._params(query, window)):
+            if province in counts:
+                counts[province] = {t: int(n) for t, n in zip(EVENT_TYPES, per_type, strict=True)}
         rows = [
             {"code": code, "events": sum(types.values()), "events_by_type": types}
             for code, types in counts.items()
@@ -404,19 +497,18 @@ class DashboardQueries:
         code = query.province
         agency_sql = self._sql(
             f"""
-            SELECT agency_code, event_type, sum(events)
-            FROM $db.$activity
-            WHERE {_IN_WINDOW}$filters
-            GROUP BY agency_code, event_type
+            SELECT agency_code, {_PER_TYPE}
+            FROM $activity_rows
+            GROUP BY agency_code
             """,
             query,
             ("province", "agency"),
+            window,
         )
         params = self._params(query, window)
-        by_agency: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(EVENT_TYPES, 0))
-        for agency, event_type, events in self._rows(agency_sql, params):
-            if event_type in EVENT_TYPES:
-                by_agency[agency][event_type] += int(events)
+        by_agency: dict[str, dict[str, int]] = {}
+        for agency, *per_type in self._rows(agency_sql, params):
+            by_agency[agency] = {t: int(n) for t, n in zip(EVENT_TYPES, per_type, strict=True)}
         table = agencies()
         agency_rows = sorted(
             (
@@ -425,23 +517,35 @@ class DashboardQueries:
             ),
             key=lambda r: (-r["events"], r["code"]),
         )
-        # District drill-down from the raw tables: see the module docstring for why.
-        parts = [
-            self._sql(
+        # District drill-down: per hour from district_hour, per minute from the raw tables (see
+        # the module docstring for why).
+        if grain_of(query.range) is HOUR:
+            district_sql = self._sql(
                 f"""
-                SELECT '{event_type}' AS event_type, district_code, count() AS n
-                FROM $db.events_{event_type}
-                WHERE province_code = {{province:String}}
-                  AND occurred_at >= toDateTime({{start:UInt32}}, 'UTC')
-                  AND occurred_at < toDateTime({{end:UInt32}}, 'UTC')$filters
-                GROUP BY district_code
+                SELECT event_type, district_code, sum(events)
+                FROM $db.district_hour
+                WHERE province_code = {{province:String}} AND {_IN_WINDOW}$filters
+                GROUP BY event_type, district_code
                 """,
                 query,
                 ("agency",),
             )
-            for event_type in EVENT_TYPES  # constant names from the catalogue
-        ]
-        district_sql = "\nUNION ALL\n".join(parts)
+        else:
+            district_sql = "\nUNION ALL\n".join(
+                self._sql(
+                    f"""
+                    SELECT '{event_type}' AS event_type, district_code, count() AS n
+                    FROM $db.events_{event_type}
+                    WHERE province_code = {{province:String}}
+                      AND occurred_at >= toDateTime64({{start:UInt32}}, 3, 'UTC')
+                      AND occurred_at < toDateTime64({{end:UInt32}}, 3, 'UTC')$filters
+                    GROUP BY district_code
+                    """,
+                    query,
+                    ("agency",),
+                )
+                for event_type in EVENT_TYPES  # constant names from the catalogue
+            )
         own = {d.code: d for d in districts().values() if d.province_code == code}
         counts: dict[str | None, dict[str, int]] = {
             d: dict.fromkeys(EVENT_TYPES, 0) for d in sorted(own)
@@ -473,15 +577,15 @@ class DashboardQueries:
     def service_requests(self, query: Query, window: Window) -> dict[str, Any]:
         """Outcomes by status, top services with completion share, processing time."""
         sql = self._sql(
-            f"""
+            """
             SELECT service_code, agency_code, status, sum(requests),
                    sum(satisfaction_sum), sum(satisfaction_count)
-            FROM $db.$service_request
-            WHERE {_IN_WINDOW}$filters
+            FROM $service_request_rows
             GROUP BY service_code, agency_code, status
             """,
             query,
             ("province", "agency"),
+            window,
         )
         params = self._params(query, window)
         by_status: dict[str, int] = defaultdict(int)
@@ -497,13 +601,14 @@ class DashboardQueries:
             score_sum += int(s_sum)
             score_count += int(s_count)
         timing_sql = self._sql(
-            f"""
-            SELECT quantiles${{sketch}}Merge(0.5, 0.9)(processing_seconds)
-            FROM $db.$activity
-            WHERE event_type = 'service_request' AND {_IN_WINDOW}$filters
+            """
+            SELECT quantiles${sketch}Merge(0.5, 0.9)(processing_seconds)
+            FROM $activity_rows
+            WHERE event_type = 'service_request'
             """,
             query,
             ("province", "agency"),
+            window,
         )
         timing = self._rows(timing_sql, params)
         p50, p90 = timing[0][0] if timing and timing[0][0] else (None, None)
@@ -549,14 +654,14 @@ class DashboardQueries:
     def complaints(self, query: Query, window: Window) -> dict[str, Any]:
         """Complaints by category, severity and status; 1111 share; median resolution."""
         sql = self._sql(
-            f"""
+            """
             SELECT category, severity, status, via_1111, sum(complaints)
-            FROM $db.$complaint
-            WHERE {_IN_WINDOW}$filters
+            FROM $complaint_rows
             GROUP BY category, severity, status, via_1111
             """,
             query,
             ("province", "agency"),
+            window,
         )
         params = self._params(query, window)
         by_category: dict[str, int] = defaultdict(int)
@@ -569,13 +674,13 @@ class DashboardQueries:
             by_status[status] += int(n)
             via_1111 += int(n) if hotline else 0
         resolution_sql = self._sql(
-            f"""
+            """
             SELECT quantileTDigestMerge(0.5)(resolution_days)
-            FROM $db.$complaint
-            WHERE {_IN_WINDOW}$filters
+            FROM $complaint_rows
             """,
             query,
             ("province", "agency"),
+            window,
         )
         resolution = self._rows(resolution_sql, params)
         total = sum(by_category.values())
@@ -600,14 +705,14 @@ class DashboardQueries:
         merges (distinct access points, latency t-digest) then run once, for the total.
         """
         totals_sql = self._sql(
-            f"""
+            """
             SELECT sum(reports), uniqMerge(access_points), sum(sessions), sum(devices_sum),
-                   sum(bytes_down), sum(bytes_up), quantile${{sketch}}Merge(0.5)(latency_ms)
-            FROM $db.$net_pracharat
-            WHERE {_IN_WINDOW}$filters
+                   sum(bytes_down), sum(bytes_up), quantile${sketch}Merge(0.5)(latency_ms)
+            FROM $net_pracharat_rows
             """,
             query,
             ("province", "agency"),
+            window,
         )
         series_sql = self._sql(
             f"""
@@ -643,15 +748,15 @@ class DashboardQueries:
     def digital_centers(self, query: Query, window: Window) -> dict[str, Any]:
         """Community digital centres: activities, participants, online-order sales by product."""
         sql = self._sql(
-            f"""
+            """
             SELECT activity, product_category, sum(activities), sum(participants),
                    sum(order_amount_thb)
-            FROM $db.$digital_center
-            WHERE {_IN_WINDOW}$filters
+            FROM $digital_center_rows
             GROUP BY activity, product_category
             """,
             query,
             ("province", "agency"),
+            window,
         )
         by_activity: dict[str, dict[str, int]] = {}
         by_product: dict[str, dict[str, Any]] = {}
@@ -691,13 +796,14 @@ class DashboardQueries:
         sql = self._sql(
             f"""
             SELECT {column} AS k, sum(events) AS n
-            FROM $db.$activity
-            WHERE {_IN_WINDOW}$filters
+            FROM $activity_rows
             GROUP BY k
             ORDER BY n DESC, k
             """,
             query,
             ("province", "agency"),
+            window,
+            by_province=column in ("province_code", "region_code"),
         )
         rows = self._rows(sql, self._params(query, window))
         return {

@@ -1,9 +1,13 @@
-"""The hourly rollups (sinks/ddl/0007_activity_hour.sql) on the embedded engine.
+"""The hourly, daily and national rollups (sinks/ddl/0007_activity_hour.sql, 0008_*.sql).
 
 They are filled by their own materialized views from events_*, beside the per-minute ones,
-so they must agree with the minute rollups summed over whole hours, and must drop a replayed
-sink batch (same insert_deduplication_token) as the minute rollups do. One migrated database
-per module; each test uses its own hours, days ago, so tests never see each other's rows.
+so they must agree with the finer rollups summed over whole hours (days, provinces), and must
+drop a replayed sink batch (same insert_deduplication_token) as the minute rollups do. The
+day and week views read whole days from the daily tables, the rest from the hourly ones, and
+the national twins when no province is picked: their answers must equal those read from the
+full hourly tables alone. One migrated database per module; each test
+uses its own hours, days ago, or compares two readings of the same rows, so tests never
+disturb each other.
 """
 
 from __future__ import annotations
@@ -15,7 +19,18 @@ from typing import Any
 
 import pytest
 
-from dashboard.queries import HOUR, MINUTE, Grain
+import dashboard.queries
+from dashboard.params import RANGES, Query
+from dashboard.queries import (
+    DAY,
+    HOUR,
+    MINUTE,
+    NATIONAL_KINDS,
+    DashboardQueries,
+    Grain,
+    whole_days,
+    window_of,
+)
 from dashboard.synthetic import SyntheticTraffic
 from schemas.catalog import EVENT_TYPES
 from sinks.columns import columns_for, table_for, to_columns
@@ -24,6 +39,9 @@ from sinks.migrations import DdlOptions, load_migrations, migrate
 pytestmark = pytest.mark.integration
 
 _THIS_HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+# The week view is checked as of yesterday 09:30 UTC: its window (8 days ago 10:00 to
+# yesterday 10:00) then holds six whole days and 14 + 10 hours around them, at any time of day.
+_WEEK_NOW = _THIS_HOUR.replace(hour=0) - timedelta(hours=14, minutes=30)
 # Per grain, the rollup's dimensions and its additive metrics (summed at any grain).
 ADDITIVE = {
     "activity": (
@@ -102,6 +120,19 @@ def five_hours(clickhouse, db) -> tuple[datetime, datetime]:
     return start, end
 
 
+@pytest.fixture(scope="module")
+def week(clickhouse) -> str:
+    """A database of its own: 4,000 clean events over the week view's window and the day
+    before it, in 2 batches (its hours overlap the other tests' hours)."""
+    name = f"gp_day_{uuid.uuid4().hex[:10]}"
+    migrate(clickhouse, database=name)
+    traffic = SyntheticTraffic(seed=10)
+    start, end = _WEEK_NOW - timedelta(days=8), _WEEK_NOW
+    for batch in range(2):
+        insert(clickhouse, name, traffic.events(2000, start, end), token=f"week:{batch}")
+    return name
+
+
 @pytest.mark.parametrize("rollup", list(ADDITIVE))
 def test_an_hourly_rollup_equals_its_minute_rollup_summed_over_the_same_hours(
     clickhouse, db, five_hours, rollup
@@ -167,6 +198,131 @@ def test_hourly_distinct_counts_and_quantiles_match_the_minute_states_merged(
     assert latency[1][1] == pytest.approx(latency[0][1], rel=0.05)
 
 
+@pytest.mark.parametrize("rollup", list(ADDITIVE))
+def test_a_daily_rollup_equals_its_hourly_rollup_summed_over_the_same_days(
+    clickhouse, week, rollup
+):
+    db = week
+    dimensions, metrics = ADDITIVE[rollup]
+    keys = ", ".join(dimensions)
+    sums = ", ".join(f"sum({m})" for m in metrics)
+
+    def by_day(table: str, column: str) -> list[tuple]:
+        return rows(
+            clickhouse,
+            f"SELECT toStartOfDay({column}) AS d, {keys}, {sums} FROM {db}.{table} "
+            f"GROUP BY d, {keys} ORDER BY d, {keys}",
+        )
+
+    day = by_day(getattr(DAY, rollup), "day")
+    assert len({r[0] for r in day}) >= 8
+    assert day == by_day(getattr(HOUR, rollup), "hour")
+
+
+def test_daily_distinct_counts_and_quantiles_match_the_hourly_states_merged(clickhouse, week):
+    db = week
+
+    def merged(grain: Grain) -> list[tuple]:
+        return rows(
+            clickhouse,
+            f"SELECT toStartOfDay({grain.time}) AS d, event_type, uniqMerge(citizens), "
+            "ifNotFinite(quantileBFloat16Merge(0.5)(processing_seconds), -1) "
+            f"FROM {db}.{grain.activity} "
+            "GROUP BY d, event_type ORDER BY d, event_type",
+        )
+
+    # Same state types at both grains: uniq sets and bfloat16 histograms merge exactly.
+    assert merged(DAY) == merged(HOUR)
+    net, complaints = (
+        [
+            rows(
+                clickhouse,
+                f"SELECT toStartOfDay({grain.time}) AS d, uniqMerge(access_points), "
+                f"quantileBFloat16Merge(0.5)(latency_ms) FROM {db}.{grain.net_pracharat} "
+                "GROUP BY d ORDER BY d",
+            )
+            for grain in (HOUR, DAY)
+        ],
+        [
+            rows(
+                clickhouse,
+                f"SELECT toStartOfDay({grain.time}) AS d, "
+                f"quantileTDigestMerge(0.5)(resolution_days) FROM {db}.{grain.complaint} "
+                "GROUP BY d ORDER BY d",
+            )
+            for grain in (HOUR, DAY)
+        ],
+    )
+    assert net[1] == net[0]
+    assert [r[0] for r in complaints[1]] == [r[0] for r in complaints[0]]
+    for (_, hour_p50), (_, day_p50) in zip(*complaints, strict=True):
+        assert day_p50 == pytest.approx(hour_p50, rel=0.1, nan_ok=True)  # t-digest: merge order
+
+
+WEEK_ENDPOINTS = (
+    ("province", {"province": "10", "agency": "MOI-DOPA"}),
+    ("overview", {}),
+    ("timeseries", {}),
+    ("service_requests", {"agency": "MOI-DOPA"}),
+    ("breakdown", {"by": "region"}),
+    ("overview", {"province": "10"}),
+    ("overview", {"agency": "MOI-DOPA"}),
+    ("ministries", {}),
+    ("provinces", {}),
+    ("province", {"province": "10"}),
+    ("service_requests", {}),
+    ("complaints", {}),
+    ("net_pracharat", {}),
+    ("digital_centers", {}),
+    ("breakdown", {"by": "channel"}),
+    ("breakdown", {"by": "province", "agency": "MOI-DOPA"}),
+)
+
+
+@pytest.mark.parametrize("range_name", ["7d", "24h"])
+@pytest.mark.parametrize(("endpoint", "filters"), WEEK_ENDPOINTS)
+def test_the_week_and_day_from_days_and_national_twins_equal_the_full_hourly_rollups(
+    clickhouse, week, monkeypatch, endpoint, filters, range_name
+):
+    query = Query(RANGES[range_name], **filters)
+    window = window_of(query.range, _WEEK_NOW.timestamp())
+    if range_name == "7d":
+        first, last = whole_days(query.range, window)
+        assert (last - first) // 86400 == 6
+        assert window.start < first and last < window.end  # partial days at both ends
+    queries = DashboardQueries(clickhouse, week)
+    from_days = getattr(queries, endpoint)(query, window)
+    monkeypatch.setattr(dashboard.queries, "whole_days", lambda time_range, window: None)
+    monkeypatch.setattr(dashboard.queries, "reads_national", lambda query: False)
+    from_hours = getattr(queries, endpoint)(query, window)
+    if endpoint == "complaints":  # a t-digest median: depends on the order states merge in
+        p50 = from_hours.pop("resolution_days_p50")
+        assert from_days.pop("resolution_days_p50") == pytest.approx(p50, rel=0.1)
+    assert from_days == from_hours
+    assert from_days.get("events", 1) > 0
+
+
+@pytest.mark.parametrize("grain", [HOUR, DAY], ids=lambda g: g.time)
+@pytest.mark.parametrize("kind", NATIONAL_KINDS)
+def test_a_national_twin_equals_its_rollup_summed_over_provinces(clickhouse, week, grain, kind):
+    dimensions, metrics = ADDITIVE[kind]
+    keys = ", ".join(
+        d for d in dimensions if d not in ("province_code", "region_code", "ministry_code")
+    )
+    sums = ", ".join(f"sum({m})" for m in metrics)
+
+    def summed(table: str) -> list[tuple]:
+        return rows(
+            clickhouse,
+            f"SELECT {grain.time}, {keys}, {sums} FROM {week}.{table} "
+            f"GROUP BY {grain.time}, {keys} ORDER BY {grain.time}, {keys}",
+        )
+
+    national = summed(f"{kind}_national_{grain.time}")
+    assert len(national) > 10
+    assert national == summed(getattr(grain, kind))
+
+
 def test_a_replayed_batch_with_the_same_token_is_counted_once_in_activity_hour(clickhouse, db):
     at = hours_ago(3 * 24)
     traffic = SyntheticTraffic(seed=8)
@@ -189,6 +345,27 @@ def test_a_replayed_batch_with_the_same_token_is_counted_once_in_activity_hour(c
     later = traffic.events(10, at, at + timedelta(minutes=50))
     insert(clickhouse, db, later, token="clean:0:5000-5009")
     assert sum(hourly().values()) == 5010
+    assert day_events(clickhouse, db, at) == hour_events_of_day(clickhouse, db, at)
+
+
+def day_events(clickhouse, db: str, at: datetime) -> int:
+    """Events of the UTC day of `at` in activity_day."""
+    return rows(
+        clickhouse,
+        f"SELECT sum(events) FROM {db}.activity_day "
+        "WHERE day = toStartOfDay({at:DateTime('UTC')})",
+        at=at,
+    )[0][0]
+
+
+def hour_events_of_day(clickhouse, db: str, at: datetime) -> int:
+    """Events of the UTC day of `at` summed from activity_hour."""
+    return rows(
+        clickhouse,
+        f"SELECT sum(events) FROM {db}.activity_hour "
+        "WHERE toStartOfDay(hour) = toStartOfDay({at:DateTime('UTC')})",
+        at=at,
+    )[0][0]
 
 
 def test_different_batches_rolling_up_to_identical_hour_rows_are_both_counted(clickhouse, db):
@@ -206,24 +383,47 @@ def test_different_batches_rolling_up_to_identical_hour_rows_are_both_counted(cl
         h=at,
     )
     assert hour_events == [(2,)]
+    # Likewise their byte-identical activity_day blocks.
+    assert day_events(clickhouse, db, at) == hour_events_of_day(clickhouse, db, at)
 
 
-def test_on_a_cluster_the_hourly_rollups_are_replicated_locals_behind_distributed_tables():
-    (migration,) = [m for m in load_migrations() if m.name.endswith("_activity_hour")]
+# 0007 brings the hourly tables; 0008 the daily ones, the national twins per hour and day and
+# district_hour.
+CLUSTER_CASES = {
+    7: (HOUR.tables, len(EVENT_TYPES) + 4),
+    8: (
+        (
+            *DAY.tables,
+            *(f"{k}_national_{g.time}" for g in (HOUR, DAY) for k in NATIONAL_KINDS),
+            "district_hour",
+        ),
+        # 5 + 4 daily views; per grain, 5 national activity views and 3 national per-type
+        # ones; 5 district views
+        len(EVENT_TYPES) + 4 + 2 * (len(EVENT_TYPES) + len(NATIONAL_KINDS) - 1) + len(EVENT_TYPES),
+    ),
+}
+
+
+@pytest.mark.parametrize("version", list(CLUSTER_CASES))
+def test_on_a_cluster_the_hourly_and_daily_rollups_are_replicated_locals_behind_distributed_tables(
+    version,
+):
+    (migration,) = [m for m in load_migrations() if m.version == version]
+    tables, view_count = CLUSTER_CASES[version]
     statements = migration.statements(DdlOptions(database="gp", replicated=True, cluster="c1"))
     assert all("ON CLUSTER c1" in s for s in statements)
     creates = {
         m[1]: s for s in statements if (m := re.match(r"CREATE TABLE IF NOT EXISTS gp\.(\w+)", s))
     }
-    assert set(creates) == {*HOUR.tables, *(f"{t}_local" for t in HOUR.tables)}
-    for table in HOUR.tables:
+    assert set(creates) == {*tables, *(f"{t}_local" for t in tables)}
+    for table in tables:
         assert "ENGINE = ReplicatedAggregatingMergeTree(" in creates[f"{table}_local"]
         assert "non_replicated_deduplication_window" in creates[f"{table}_local"]
         assert f"ENGINE = Distributed(c1, gp, {table}_local)" in creates[table]
     views = [s for s in statements if s.startswith("CREATE MATERIALIZED VIEW")]
-    assert len(views) == len(EVENT_TYPES) + 4
+    assert len(views) == view_count
     for view in views:
-        assert re.search(r"TO gp\.\w+_hour_local\b", view)
+        assert re.search(r"TO gp\.\w+_(hour|day)_local\b", view)
         assert re.search(r"FROM gp\.events_\w+_local\b", view)
     single = "\n".join(migration.statements(DdlOptions(database="gp")))
     assert "${" not in single and "_local" not in single and "ON CLUSTER" not in single

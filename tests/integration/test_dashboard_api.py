@@ -27,7 +27,14 @@ import pytest
 from dashboard.app import ResponseCache, build_app
 from dashboard.background import BackgroundServer
 from dashboard.params import RANGES
-from dashboard.queries import HOUR, REQUIRED_TABLES, DashboardQueries, bucket_seconds, window_of
+from dashboard.queries import (
+    DAY,
+    HOUR,
+    REQUIRED_TABLES,
+    DashboardQueries,
+    bucket_seconds,
+    window_of,
+)
 from dashboard.synthetic import SyntheticTraffic, insert_dead_letters, insert_events
 from monitoring.metrics import DASHBOARD_REQUESTS
 from schemas.catalog import EVENT_TYPES
@@ -227,18 +234,39 @@ def test_day_and_week_series_are_hourly_and_add_up_to_the_overview(loaded: Loade
 def test_day_and_week_read_the_hourly_rollup_and_live_ranges_the_minute_one(
     clickhouse, fresh_database: str
 ) -> None:
-    # One row written to activity_hour alone, as no view would: only the hourly ranges see it.
+    # Rows written to the hourly and daily rollups alone, as no view would: only the hourly
+    # ranges see them (a 7 d window reads its whole days from the daily tables, and when it
+    # ends at midnight, every day; hence the same row in both). Without a province the day
+    # and week read the national twins, given another count here to tell them apart.
     hour = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600
-    clickhouse.command(
-        f"INSERT INTO {fresh_database}.{HOUR.activity} (hour, event_type, province_code, "
-        "agency_code, channel, ministry_code, region_code, events) "
-        f"VALUES ({hour}, 'complaint', '10', 'MOI-DOPA', 'COUNTER', 'MOI', 'C', 7)"
-    )
+    day = hour // 86400 * 86400
+    for grain, at in ((HOUR, hour), (DAY, day)):
+        clickhouse.command(
+            f"INSERT INTO {fresh_database}.{grain.activity} ({grain.time}, event_type, "
+            "province_code, agency_code, channel, ministry_code, region_code, events) "
+            f"VALUES ({at}, 'complaint', '10', 'MOI-DOPA', 'COUNTER', 'MOI', 'C', 7)"
+        )
+        clickhouse.command(
+            f"INSERT INTO {fresh_database}.activity_national_{grain.time} ({grain.time}, "
+            "event_type, agency_code, channel, ministry_code, events) "
+            f"VALUES ({at}, 'complaint', 'MOI-DOPA', 'COUNTER', 'MOI', 5)"
+        )
     with BackgroundServer(build_app(clickhouse, fresh_database, cache_seconds=0)) as server:
         events = {
-            name: get(f"{server.url}/api/overview?range={name}")[1]["events"] for name in RANGES
+            (name, province): get(f"{server.url}/api/overview?range={name}{province}")[1]["events"]
+            for name in RANGES
+            for province in ("", "&province=10")
         }
-    assert events == {"15m": 0, "1h": 0, "24h": 7, "7d": 7}
+    assert events == {
+        ("15m", ""): 0,
+        ("1h", ""): 0,
+        ("24h", ""): 5,
+        ("7d", ""): 5,
+        ("15m", "&province=10"): 0,
+        ("1h", "&province=10"): 0,
+        ("24h", "&province=10"): 7,
+        ("7d", "&province=10"): 7,
+    }
 
 
 def test_province_filter_narrows_to_that_provinces_events(loaded: Loaded) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from dashboard.queries import NATIONAL_KINDS
 from schemas.catalog import EVENT_TYPES, PSEUDONYM_SUFFIX, clean_schema, pii_fields, raw_schema
 from schemas.examples import example
 from sinks.columns import DEAD_LETTER_COLUMNS, clickhouse_type, columns_for, table_for, to_columns
@@ -39,6 +40,15 @@ ROLLUPS = (
     "complaint_hour",
     "net_pracharat_hour",
     "digital_center_hour",
+    # 0008_long_range_rollups: daily twins, for the whole days of the week view, national
+    # twins (no province) per hour and per day, district counts per hour
+    "activity_day",
+    "service_request_day",
+    "complaint_day",
+    "net_pracharat_day",
+    "digital_center_day",
+    *(f"{k}_national_{g}" for g in ("hour", "day") for k in NATIONAL_KINDS),
+    "district_hour",
 )
 VIEWS = (
     *(f"mv_activity_minute_{t}" for t in EVENT_TYPES),
@@ -52,6 +62,19 @@ VIEWS = (
     "mv_complaint_hour",
     "mv_net_pracharat_hour",
     "mv_digital_center_hour",
+    *(f"mv_activity_day_{t}" for t in EVENT_TYPES),
+    "mv_service_request_day",
+    "mv_complaint_day",
+    "mv_net_pracharat_day",
+    "mv_digital_center_day",
+    *(f"mv_activity_national_{g}_{t}" for g in ("hour", "day") for t in EVENT_TYPES),
+    *(
+        f"mv_{k}_national_{g}"
+        for g in ("hour", "day")
+        for k in NATIONAL_KINDS
+        if k != "activity"  # one view per event type, above
+    ),
+    *(f"mv_district_hour_{t}" for t in EVENT_TYPES),
 )
 STORAGE = (*(table_for(t) for t in EVENT_TYPES), "dead_letters", *ROLLUPS)
 # 0006_sink_ingest: the sink's Avro staging tables (Null engine) with their views into
