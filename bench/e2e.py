@@ -123,7 +123,9 @@ class Pipeline:
         ).result_rows[0]
         windows = self.client.query(
             f"SELECT intDiv(toUnixTimestamp64Milli(produced_at) - {started_ms}, "
-            f"{WINDOW_S * 1000}) AS w, quantile(0.99)({LATENCY}) "
+            f"{WINDOW_S * 1000}) AS w, quantile(0.99)({LATENCY}), "
+            "quantile(0.99)(dateDiff('millisecond', produced_at, processed_at)), "
+            "quantile(0.99)(dateDiff('millisecond', processed_at, inserted_at)) "
             f"FROM ({UNION}) WHERE {where} GROUP BY w ORDER BY w"
         ).result_rows
         reached = simulated["rate_per_s"] >= 0.95 * rate
@@ -134,7 +136,11 @@ class Pipeline:
             "clean_records": _clean_total(self.bootstrap) - clean_before,
             "rows_measured": rows,
             "latency_ms": {"p50": round(p50), "p90": round(p90), "p99": round(p99), "max": worst},
-            "p99_ms_per_5s_window": [round(p) for _, p in windows],
+            "p99_ms_per_5s_window": [round(p) for _, p, _, _ in windows],
+            "p99_ms_per_5s_window_by_stage": {
+                "produced_to_clean": [round(p) for _, _, p, _ in windows],
+                "clean_to_clickhouse": [round(p) for _, _, _, p in windows],
+            },
             "produced_to_clean_ms": {"p50": round(streams_ms[0]), "p99": round(streams_ms[1])},
             "clean_to_clickhouse_ms": {"p50": round(sink_ms[0]), "p99": round(sink_ms[1])},
             "last_rows_after_simulator_stopped_s": round(drain_s, 2),

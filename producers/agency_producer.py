@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +150,12 @@ class AgencyProducer:
             self._bindings[event_type] = binding
             self._by_topic[topic] = binding
         return binding
+
+    def bind(self, event_types: Iterable[str]) -> None:
+        """Resolve the schemas of `event_types` now (registry look-up, writer compiled), so the
+        first send of each type does not stall a paced sender such as the simulator."""
+        for event_type in event_types:
+            self._binding(event_type)
 
     # -- sending ---------------------------------------------------------------------------
     def prepare(self, event_type: str, record: dict[str, Any]) -> tuple[str, str, bytes]:

@@ -82,6 +82,7 @@ def simulate(
 ) -> SimulationReport:
     """Send `rate` × rhythm events per second for `duration_s` seconds; flush; report."""
     report = SimulationReport()
+    producer.bind(generator.event_types)  # registry look-ups before the clock starts
     start = time.monotonic()
     next_progress = start + PROGRESS_EVERY_S
     owed = 0.0

@@ -119,6 +119,7 @@ class TrafficGenerator:
         self.daily_rhythm = daily_rhythm
         self.clock = clock
         data = profile()
+        self.event_types = tuple(event_types)
         self.types = Weighted({t: data["type_mix"][t] for t in event_types})
         self.provinces = Weighted(
             {code: data["province_weights"].get(code, 1) for code in provinces()}
