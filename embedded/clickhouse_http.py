@@ -58,7 +58,7 @@ _TRANSPORT = frozenset(
 )
 _INSERT = re.compile(
     r"^\s*(?P<head>INSERT\s+INTO\s+.+?)\s+(?:SETTINGS\s+(?P<settings>.+?)\s+)?"
-    r"FORMAT\s+(?P<format>\w+)\s*(?:\n|$)",
+    r"FORMAT\s+(?P<format>\w+)[ \t]*(?:\r?\n|$)",  # the data starts after this one newline
     re.IGNORECASE | re.DOTALL,
 )
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)

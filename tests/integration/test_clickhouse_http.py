@@ -90,3 +90,13 @@ def test_a_dsn_finds_the_endpoint_serving_its_directory_and_no_other(
     assert served_engine_url(f"chdb://{clickhouse_dir}", port) == clickhouse_http
     assert served_engine_url(f"chdb://{tmp_path}", port) is None  # another stack's store
     assert served_engine_url("http://127.0.0.1:1", port) is None  # a server DSN stays as is
+
+
+def test_settings_of_one_request_do_not_leak_into_the_next(remote):
+    def max_threads(**settings) -> int:
+        sql = "SELECT toUInt64(getSetting('max_threads'))"
+        return remote.query(sql, settings=settings).result_rows[0][0]
+
+    default = max_threads()
+    assert max_threads(max_threads=default + 3) == default + 3
+    assert [max_threads() for _ in range(6)] == [default] * 6  # every pooled connection
