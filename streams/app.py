@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import faust
 from confluent_kafka import Message
@@ -64,15 +65,23 @@ class TableDedup:
         else:
             pending[1].append(event_id)
 
-    def flush(self, now_ms: int) -> None:
-        """Write the batch's remembered ids to the table and its changelog."""
+    def flush(self, now_ms: int) -> Callable[[], None]:
+        """Seal the batch's remembered ids; the returned call writes them to the table and its
+        changelog (on the event loop, once the batch's output is acknowledged)."""
+        entries = []
         for partition, (first_offset, ids) in self._pending.items():
             for start in range(0, len(ids), self.IDS_PER_ENTRY):
                 key = f"{partition}:{first_offset}:{start}".encode()
                 value = "\n".join([str(now_ms), *ids[start : start + self.IDS_PER_ENTRY]])
-                self.table.data[key] = value.encode()
-                self.table.send_changelog(partition, key, value.encode())
+                entries.append((partition, key, value.encode()))
         self._pending.clear()
+
+        def persist() -> None:
+            for partition, key, value in entries:
+                self.table.data[key] = value
+                self.table.send_changelog(partition, key, value)
+
+        return persist
 
     def rebuild(self) -> None:
         """The index from the table's entries (after Faust recovered them from the changelog)."""
@@ -172,9 +181,10 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
     async def clean() -> None:
         """raw.<type> → clean.<type> | dlq.<type> | dup.<type>, a batch at a time.
 
-        While the broker acknowledges batch N (a thread waits, then commits N's offsets),
-        batch N+1 is read and transformed into the other output; N+2 starts only once N is
-        committed, and the assignment changes only with no batch in flight.
+        While the broker acknowledges batch N (a thread waits; then N's dedup entries are
+        written and its offsets committed, see `_finish`), batch N+1 is read and transformed
+        into the other output; N+2 starts only once N is committed, and the assignment
+        changes only with no batch in flight.
         """
         _quiet_chatty_loggers(settings.log_level)
         loop = asyncio.get_running_loop()
@@ -200,12 +210,13 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                     by_topic = processors_by_topic()
                     output = outputs[turn % 2]
                     turn += 1
-                    _route(messages, by_topic, output, now_ms)
+                    persist = _route(messages, by_topic, output, now_ms)
                     if in_flight is not None:
                         in_flight, done = None, in_flight
                         await done
-                    in_flight = loop.run_in_executor(
-                        None, _deliver_and_commit, output, reader, messages, started
+                    delivered = loop.run_in_executor(None, output.deliver)
+                    in_flight = asyncio.ensure_future(
+                        _finish(delivered, persist, reader, messages, started)
                     )
                 elif in_flight is not None:
                     in_flight, done = None, in_flight
@@ -224,21 +235,37 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
 
 def _route(
     messages: list[Message], processors: dict[str, BatchProcessor], output: Output, now_ms: int
-) -> None:
-    """Transform and produce one batch, by topic (acknowledged later, by `output.deliver`)."""
+) -> list[Callable[[], None]]:
+    """Transform and produce one batch, by topic (acknowledged later, by `output.deliver`).
+
+    Returns what makes the batch's dedup entries durable, per type (see `_finish`).
+    """
     by_topic: dict[str, list[Message]] = {}
     for message in messages:
         by_topic.setdefault(message.topic(), []).append(message)
-    for topic, records in by_topic.items():
-        processors[topic].route(records, output, now_ms)
+    return [
+        processors[topic].route(records, output, now_ms).persist
+        for topic, records in by_topic.items()
+    ]
 
 
-def _deliver_and_commit(
-    output: Output, reader: DirectReader, messages: list[Message], started: float
+async def _finish(
+    delivered: asyncio.Future[None],
+    persist: list[Callable[[], None]],
+    reader: DirectReader,
+    messages: list[Message],
+    started: float,
 ) -> None:
-    """In a thread: wait for the broker to acknowledge the batch's output, then ack its input."""
-    output.deliver()
-    reader.commit(messages)
+    """Once the broker acknowledged a batch's output: its dedup entries, then its input's ack.
+
+    In this order a crash leaves no event id in the dedup changelog whose clean record was not
+    acknowledged (the replay would call it a duplicate: lost); the worst case is a clean
+    record written twice (acknowledged, crash before its entry was written).
+    """
+    await delivered
+    for each in persist:  # on the event loop: Faust tables are not thread-safe
+        each()
+    await asyncio.get_running_loop().run_in_executor(None, reader.commit, messages)
     metrics.STREAMS_BATCH_SECONDS.observe(time.perf_counter() - started)
     metrics.STREAMS_BATCH_SIZE.observe(len(messages))
 

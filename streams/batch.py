@@ -10,7 +10,7 @@ an await per record); a batch is done only when the broker acknowledged every ou
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,12 +54,21 @@ class RawRecord:
         return self.offset_
 
 
+def _nothing() -> None:
+    return None
+
+
 class Dedup(Protocol):
-    """Remembers event ids within the window; `flush` makes a batch's ids durable."""
+    """Remembers event ids within the window.
+
+    `flush` seals a batch's ids and returns what makes them durable, for the worker to call
+    once the batch's output is acknowledged: ids made durable before their clean records
+    would turn the replay after a crash in between into duplicates, losing those records.
+    """
 
     def seen(self, event_id: str) -> bool: ...
     def remember(self, event_id: str, partition: int, offset: int, now_ms: int) -> None: ...
-    def flush(self, now_ms: int) -> None: ...
+    def flush(self, now_ms: int) -> Callable[[], None]: ...
 
 
 class DictDedup:
@@ -74,8 +83,9 @@ class DictDedup:
     def remember(self, event_id: str, partition: int, offset: int, now_ms: int) -> None:
         self.first_seen[event_id] = now_ms
 
-    def flush(self, now_ms: int) -> None:
+    def flush(self, now_ms: int) -> Callable[[], None]:
         """Nothing to persist in memory."""
+        return _nothing
 
 
 class DeliveryFailed(RuntimeError):
@@ -88,6 +98,7 @@ class BatchCounts:
     clean: int = 0
     duplicates: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)
+    persist: Callable[[], None] = _nothing  # the batch's dedup entries, once output is safe
 
 
 class _Metrics:
@@ -225,7 +236,7 @@ class BatchProcessor:
                 headers += [("reason", reason.encode()), ("detail", result.detail.encode())]
                 produce(self.dlq_topic, value, record.key(), headers=headers)
         producer.poll(0)  # serve failed deliveries' callbacks early
-        self.dedup.flush(now_ms)
+        counts.persist = self.dedup.flush(now_ms)
         self._count(counts, ages)
         return counts
 
