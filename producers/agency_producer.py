@@ -151,11 +151,12 @@ class AgencyProducer:
             self._by_topic[topic] = binding
         return binding
 
-    def bind(self, event_types: Iterable[str]) -> None:
-        """Resolve the schemas of `event_types` now (registry look-up, writer compiled), so the
-        first send of each type does not stall a paced sender such as the simulator."""
+    def bind(self, event_types: Iterable[str], timeout: float = 10.0) -> None:
+        """Resolve the schemas of `event_types` and their topics' partition leaders now, so the
+        first records of each type do not wait for the registry or for broker metadata (a
+        paced sender such as the simulator stamps `produced_at` before sending)."""
         for event_type in event_types:
-            self._binding(event_type)
+            self._producer.list_topics(self._binding(event_type).topic, timeout=timeout)
 
     # -- sending ---------------------------------------------------------------------------
     def prepare(self, event_type: str, record: dict[str, Any]) -> tuple[str, str, bytes]:
