@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         description="Records the sink holds (all partitions) before an insert cycle starts.",
     )
     sink_max_wait_ms: int = Field(
-        default=200,
+        default=100,
         ge=1,
         description="Longest a record waits in the sink for its insert cycle (ms).",
     )

@@ -134,7 +134,7 @@ def migrate(
     "--max-wait-ms",
     type=click.IntRange(min=1),
     default=None,
-    help="Longest a record waits for its insert cycle [default: GOVPULSE_SINK_MAX_WAIT_MS, 200].",
+    help="Longest a record waits for its insert cycle [default: GOVPULSE_SINK_MAX_WAIT_MS, 100].",
 )
 @click.option("--progress-every", type=float, default=5.0, show_default=True, help="Seconds.")
 @_ttl_options
