@@ -295,17 +295,15 @@ def serve() -> None:
     more sinks, audit and curl can share the store. Metrics on GOVPULSE_METRICS_PORT
     (default 9103). `govpulse up` starts it; Ctrl-C/SIGTERM flushes, commits and stops.
     """
-    import logging
 
     from aiohttp import web
 
     from govpulse import serve as serving
+    from govpulse.logs import configure as configure_logging
     from sinks.migrations import MigrationError
 
     settings = settings_or_exit()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     try:
         app, close = serving.build(settings, lambda line: click.echo(line, err=True))
     except (SettingsError, MigrationError, ValueError) as exc:

@@ -153,12 +153,12 @@ def sink(
     Applies migrations first. Ctrl-C or SIGTERM inserts what is held, commits and stops.
     On the embedded stack `govpulse serve` runs the same sink beside the dashboard API.
     """
-    import logging
     import signal
     import threading
     import time
 
     from govpulse.cli import DEFAULT_METRICS_PORTS, settings_or_exit
+    from govpulse.logs import configure as configure_logging
     from govpulse.settings import SettingsError
     from govpulse.topics import ensure_topics
     from monitoring.server import serve_metrics
@@ -168,9 +168,7 @@ def sink(
     raw_ttl_days = raw_ttl_days or settings.raw_ttl_days
     dead_letter_ttl_days = dead_letter_ttl_days or settings.dead_letter_ttl_days
     chosen = _types(types)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     dsn = _reachable_dsn(clickhouse_dsn or settings.clickhouse_dsn, "sink")
     client = _client(dsn, "sink")
     for name in _migrate(client, raw_ttl_days, dead_letter_ttl_days, "sink"):

@@ -20,6 +20,7 @@ from confluent_kafka import Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from govpulse.kafka_config import client_config, faust_credentials
+from govpulse.logs import quiet_chatty_loggers
 from govpulse.settings import Settings
 from monitoring import metrics
 from schemas import catalog
@@ -109,14 +110,6 @@ class TableDedup:
         return len(expired)
 
 
-def _quiet_chatty_loggers(level: str) -> None:
-    """aiokafka logs every request at DEBUG (~8 % of a worker's time once enabled) and httpx
-    every registry call at INFO; keep them at WARNING unless GOVPULSE_LOG_LEVEL=DEBUG."""
-    if level != "DEBUG":
-        for name in ("aiokafka", "httpx", "httpcore"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -186,7 +179,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
         into the other output; N+2 starts only once N is committed, and the assignment
         changes only with no batch in flight.
         """
-        _quiet_chatty_loggers(settings.log_level)
+        quiet_chatty_loggers(settings.log_level)
         loop = asyncio.get_running_loop()
         reader = DirectReader(app, settings.bootstrap_servers, event_types, security)
         last_prune = time.monotonic()
