@@ -36,7 +36,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from bench._stack import embedded_stack
 from bench.streams import peak_rss_mb
 from embedded.process import free_port
-from govpulse.offsets import end_offsets
+from govpulse.offsets import record_count
 from govpulse.topics import ensure_topics
 from producers.agency_producer import AgencyProducer
 from producers.traffic import TrafficGenerator
@@ -102,9 +102,7 @@ def fill(bootstrap: str, registry: str, events: int, types: list[str], dirty: fl
 def outcomes(bootstrap: str, types: list[str]) -> dict[str, int]:
     """Exact records in clean.*, dlq.* and dup.* (summed over types)."""
     return {
-        stage: sum(
-            end - low for t in types for low, end in end_offsets(bootstrap, f"{stage}.{t}").values()
-        )
+        stage: sum(record_count(bootstrap, f"{stage}.{t}") for t in types)
         for stage in ("clean", "dlq", "dup")
     }
 

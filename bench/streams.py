@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench._stack import embedded_stack
 from embedded.process import free_port
-from govpulse.offsets import end_offsets
+from govpulse.offsets import record_count
 from govpulse.topics import ensure_topics
 from monitoring.scrape import sample_total
 from producers.agency_producer import AgencyProducer
@@ -30,10 +30,7 @@ from schemas import catalog
 
 def routed(bootstrap: str, types: list[str]) -> int:
     return sum(
-        end - low
-        for t in types
-        for stage in ("clean", "dlq", "dup")
-        for low, end in end_offsets(bootstrap, f"{stage}.{t}").values()
+        record_count(bootstrap, f"{stage}.{t}") for t in types for stage in ("clean", "dlq", "dup")
     )
 
 

@@ -64,3 +64,8 @@ def end_offsets(
         return result
     finally:
         consumer.close()
+
+
+def record_count(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
+    """Records in `topic` now: the sum over its partitions of true end − low offset."""
+    return sum(end - low for low, end in end_offsets(bootstrap, topic, timeout).values())

@@ -22,7 +22,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from govpulse.offsets import end_offsets
+from govpulse.offsets import record_count
 from monitoring.scrape import sum_samples
 from producers.defects import Defect, Outcome
 from schemas import catalog
@@ -34,12 +34,11 @@ TYPES = catalog.EVENT_TYPES
 THIRTEEN_DIGITS = re.compile(rb"(?<![0-9])[0-9]{13}(?![0-9])")
 
 
-def _count(bootstrap: str, stage: str, event_type: str) -> int:
-    return sum(end - low for low, end in end_offsets(bootstrap, f"{stage}.{event_type}").values())
-
-
 def _routed(bootstrap: str) -> dict[str, dict[str, int]]:
-    return {t: {s: _count(bootstrap, s, t) for s in ("raw", "clean", "dlq", "dup")} for t in TYPES}
+    return {
+        t: {s: record_count(bootstrap, f"{s}.{t}") for s in ("raw", "clean", "dlq", "dup")}
+        for t in TYPES
+    }
 
 
 def wait_until_routed(bootstrap: str, timeout: float = 120) -> dict[str, dict[str, int]]:
