@@ -116,11 +116,13 @@ class Settings(BaseSettings):
         description="Longest a record waits in the sink for its insert cycle (ms).",
     )
     sink_insert_threads: int = Field(
-        default=4,
+        default=1,
         ge=1,
         le=16,
         description="ClickHouse connections a sink inserts on concurrently (one table each "
-        "per cycle); more cut the cycle's wall time, and with it freshness.",
+        "per cycle); more cut the cycle's wall time, and with it freshness, but a crash "
+        "during concurrent inserts can leave a replayed batch out of the rollups (see "
+        "sinks/writer.py), so 1 is the default.",
     )
     raw_ttl_days: int = Field(
         default=400, ge=1, description="Retention of the events_* tables (days)."
