@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import random
 import signal
 import socket
 import subprocess
@@ -45,6 +46,26 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def free_port_block(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive ports that are all free right now.
+
+    Drawn below Linux's ephemeral range (32768+), where no client socket of a running test
+    can take one of them between this check and the service binding it.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - count)
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + count):
+                    probe = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    probe.bind((host, port))
+            except OSError:
+                continue
+            return base
+    raise ServiceError(f"no {count} consecutive free ports found on {host} in 20000-32000")
 
 
 class ManagedProcess:

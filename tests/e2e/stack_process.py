@@ -10,7 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from embedded.process import free_port
+from embedded.pipeline import COMPONENT_OFFSET
+from embedded.process import free_port_block
 from monitoring.scrape import sample_total
 
 GOVPULSE = [sys.executable, "-m", "govpulse"]
@@ -20,17 +21,21 @@ class UpProcess:
     """`govpulse up` as a child, its output collected line by line."""
 
     def __init__(self, tmp_path: Path, **extra_env: str) -> None:
-        self.broker = f"127.0.0.1:{free_port()}"
-        self.registry = f"http://127.0.0.1:{free_port()}"
+        # One block of ports below the ephemeral range: nothing else can take one meanwhile.
+        metrics_count = max(COMPONENT_OFFSET.values()) + 1
+        base = free_port_block(metrics_count + 5)
+        broker, registry, prometheus, dashboard, clickhouse_http = range(base, base + 5)
+        self.broker = f"127.0.0.1:{broker}"
+        self.registry = f"http://127.0.0.1:{registry}"
         env = dict(
             os.environ,
             GOVPULSE_DATA_DIR=str(tmp_path / "data"),
             GOVPULSE_BOOTSTRAP_SERVERS=self.broker,
             GOVPULSE_REGISTRY_URL=self.registry,
-            GOVPULSE_METRICS_PORT_BASE=str(free_port() - 3),
-            GOVPULSE_PROMETHEUS_PORT=str(free_port()),
-            GOVPULSE_DASHBOARD_PORT=str(free_port()),
-            GOVPULSE_CLICKHOUSE_HTTP_PORT=str(free_port()),
+            GOVPULSE_METRICS_PORT_BASE=str(base + 5),
+            GOVPULSE_PROMETHEUS_PORT=str(prometheus),
+            GOVPULSE_DASHBOARD_PORT=str(dashboard),
+            GOVPULSE_CLICKHOUSE_HTTP_PORT=str(clickhouse_http),
             **extra_env,
         )
         self.dashboard = f"http://127.0.0.1:{env['GOVPULSE_DASHBOARD_PORT']}"

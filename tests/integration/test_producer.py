@@ -15,7 +15,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from embedded.broker import EmbeddedBroker
 from embedded.process import free_port
-from producers import AgencyProducer, AsyncAgencyProducer
+from producers import AgencyProducer, AsyncAgencyProducer, ProducerBufferFull
 from schemas import catalog, examples
 
 pytestmark = pytest.mark.integration
@@ -113,6 +113,37 @@ def test_records_are_kept_while_the_broker_is_paused_and_delivered_after(
         assert stats.delivered == stats.sent and stats.failed == 0 and stats.in_flight == 0
         stored = [m.key().decode() for m in read_topic(lonely.bootstrap, "raw.complaint")]
         assert sorted(stored) == sorted(sent)  # every record, none twice (idempotence)
+    finally:
+        lonely.stop()
+
+
+def test_a_full_buffer_raises_a_clear_error_and_drops_nothing(tmp_path, registry, read_topic):
+    """Broker paused, buffer bounded: send() raises ProducerBufferFull; what was queued lands."""
+    lonely = EmbeddedBroker("127.0.0.1", free_port(), tmp_path).start()
+    try:
+        producer = AgencyProducer(
+            bootstrap_servers=lonely.bootstrap,
+            registry_url=registry.url,
+            max_buffered=50,
+            buffer_timeout_s=0.5,
+        )
+        producer.send("complaint", _fresh("complaint"))
+        producer.flush(10)
+        queued = [_fresh("complaint") for _ in range(50)]
+        os.kill(lonely.process.pid, signal.SIGSTOP)
+        try:
+            for record in queued:
+                producer.send("complaint", record)
+            started = time.monotonic()
+            with pytest.raises(ProducerBufferFull, match="Nothing was dropped"):
+                producer.send("complaint", _fresh("complaint"))
+            assert time.monotonic() - started >= 0.5  # it waited buffer_timeout_s first
+        finally:
+            os.kill(lonely.process.pid, signal.SIGCONT)
+        stats = producer.close(30)
+        assert stats.as_dict() == {"sent": 51, "delivered": 51, "failed": 0, "in_flight": 0}
+        stored = {m.key().decode() for m in read_topic(lonely.bootstrap, "raw.complaint")}
+        assert {r["event_id"] for r in queued} <= stored and len(stored) == 51
     finally:
         lonely.stop()
 
