@@ -342,3 +342,13 @@ def test_docker_compose_config_accepts_the_file():
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_the_dashboard_reads_clickhouse_as_a_select_only_readonly_user(services):
+    dsn = services["dashboard"]["environment"]["GOVPULSE_CLICKHOUSE_DSN"]
+    assert dsn.startswith("http://dashboard@"), dsn
+    users = (ROOT / "deploy/clickhouse/users.sql").read_text()
+    grants = re.findall(r"^GRANT (.+?) ON govpulse\.\* TO dashboard;", users, re.M)
+    assert grants == ["SELECT"]
+    assert re.search(r"PROFILE IF NOT EXISTS dashboard_profile SETTINGS\s+readonly = 1,", users)
+    assert users.count("SETTINGS PROFILE dashboard_profile;") == 2  # CREATE and ALTER USER
