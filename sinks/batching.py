@@ -6,8 +6,9 @@ Pure bookkeeping, no Kafka and no ClickHouse, so the cutting rules are tested al
   record waited long enough) — except batches replaying a range, which are cut exactly at
   the range's last offset;
 - a replayed range comes from `sink_batches`: offsets the sink (or a previous owner of the
-  partition) was about to insert but never committed. Cutting the first batches after a
-  restart at the same offsets is what lets the sink ask "is this range already stored?".
+  partition) was about to insert but never committed, with the token of the insert they
+  went into. Cutting the first batches after a restart at the same offsets is what lets the
+  sink insert that group again under the same token (see sinks/writer.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 TopicPartition = tuple[str, int]
+
+
+class Range(NamedTuple):
+    """Offsets first..last of one partition, and the token of the insert they went into."""
+
+    first: int
+    last: int
+    token: str = ""  # '' when written by a sink older than migration 0009
 
 
 @dataclass
@@ -31,6 +40,7 @@ class Batch:
     opened_at: float
     records: list[Any] = field(default_factory=list)
     replay_last: int | None = None  # set while the batch replays a range ending there
+    replay_token: str = ""  # the token the replayed range was inserted under ('' unknown)
 
     @property
     def replay(self) -> bool:
@@ -51,18 +61,18 @@ class Batcher:
     def __init__(self) -> None:
         self._open: dict[TopicPartition, Batch] = {}
         self._ready: list[Batch] = []
-        self._plans: dict[TopicPartition, deque[tuple[int, int]]] = {}
+        self._plans: dict[TopicPartition, deque[Range]] = {}
         self.rows = 0  # records held, open and cut
 
-    def set_plan(self, key: TopicPartition, ranges: Iterable[tuple[int, int]]) -> None:
-        """Replay these (first, last) ranges of a partition as batches of their own."""
-        plan = deque(sorted(ranges))
+    def set_plan(self, key: TopicPartition, ranges: Iterable[Range]) -> None:
+        """Replay these ranges of a partition as batches of their own."""
+        plan = deque(sorted(Range(*r) for r in ranges))
         if plan:
             self._plans[key] = plan
         else:
             self._plans.pop(key, None)
 
-    def planned(self, key: TopicPartition) -> list[tuple[int, int]]:
+    def planned(self, key: TopicPartition) -> list[Range]:
         return list(self._plans.get(key, ()))
 
     def add(self, topic: str, partition: int, offset: int, record: Any, now: float) -> None:
@@ -99,18 +109,20 @@ class Batcher:
         if batch.replay_last is not None:
             return offset > batch.replay_last  # the range's last offset is gone: end it here
         plan = self._plans.get(batch.key)
-        return bool(plan) and offset >= plan[0][0]  # never run into a replayed range
+        return bool(plan) and offset >= plan[0].first  # never run into a replayed range
 
     def _start(self, key: TopicPartition, offset: int, now: float) -> Batch:
         plan = self._plans.get(key)
-        replay_last = None
-        while plan and plan[0][1] < offset:  # ranges whose offsets will not come again
+        replay = None
+        while plan and plan[0].last < offset:  # ranges whose offsets will not come again
             plan.popleft()
-        if plan and plan[0][0] <= offset:
-            replay_last = plan.popleft()[1]
+        if plan and plan[0].first <= offset:
+            replay = plan.popleft()
         if plan is not None and not plan:
             del self._plans[key]
-        batch = Batch(key[0], key[1], offset, offset, now, replay_last=replay_last)
+        batch = Batch(key[0], key[1], offset, offset, now)
+        if replay is not None:
+            batch.replay_last, batch.replay_token = replay.last, replay.token
         self._open[key] = batch
         return batch
 

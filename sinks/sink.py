@@ -10,10 +10,12 @@ A flush cycle starts when `max_rows` records are held or the oldest waited `max_
 inserts one block per table (each clean topic's partitions into `events_<type>`, every
 dead-letter partition into `dead_letters`) and, once ClickHouse acknowledged a block, the
 consumer commits its offsets (last + 1) — never more. Before inserting, the writer records the
-offset ranges in `sink_batches`; after a crash between insert and commit, the next owner of a
-partition cuts its first batches at exactly those offsets and skips each range whose first
-record is already stored (an insert is one block: all of it landed or none). While ClickHouse
-fails, the writer retries with backoff and the consumer pauses its partitions.
+offset ranges in `sink_batches` with their insert's token; after a crash between insert and
+commit, the next owner of a partition cuts its first batches at exactly those offsets and
+inserts the original insert again, whole, under its token (sinks/replay.py): ClickHouse drops
+it where it landed and fills in where a crash cut it short (a rollup view not yet written).
+While ClickHouse fails, the writer retries with backoff and the consumer pauses its
+partitions.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from sinks.batching import Batch, Batcher
 from sinks.batching import TopicPartition as Key
 from sinks.columns import table_for
 from sinks.dead_letters import dead_letter_row
+from sinks.replay import RangeReader
 from sinks.store import DEAD_LETTERS, SinkStore, WriterSchemas
 from sinks.writer import Cycle, InsertGroup, Writer
 
@@ -61,6 +64,7 @@ class SinkStats:
     rows: dict[str, int]  # by table
     inserts: int
     replays_skipped: int  # replayed ranges found already stored
+    replays_reinserted: int  # interrupted inserts re-inserted whole under their token
     failures: int  # failed attempts (inserts, intents, look-ups)
     lag: int  # records not yet committed, over assigned partitions
     paused: bool
@@ -110,6 +114,14 @@ class Sink:
             self._kinds[catalog.clean_topic(event_type)] = ("clean", event_type)
             self._kinds[catalog.dlq_topic(event_type)] = ("dlq", event_type)
         self.batcher = Batcher()
+        self._range_reader = RangeReader(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{group_id}-replay",  # never joins: assigns ranges, no commits
+                "log_level": 3,
+                **(consumer_config or {}),
+            }
+        )
         self.writer = Writer(
             self.store,
             insert_stores=[SinkStore(c, schemas, group_id) for c in insert_clients],
@@ -117,6 +129,7 @@ class Sink:
             max_backoff_s=max_backoff_s,
             give_up_after=give_up_after,
             crash_after_inserts=crash_after_inserts,
+            fetch_range=self._read_back,
         )
         self._in_flight = 0  # records submitted to the writer, not yet committed or dropped
         self._unplanned: set[Key] = set()  # assigned; replayed ranges not loaded yet
@@ -160,6 +173,7 @@ class Sink:
             rows=dict(w.rows),
             inserts=w.inserts,
             replays_skipped=w.replays_skipped,
+            replays_reinserted=w.replays_reinserted,
             failures=w.failures,
             lag=self._lag,
             paused=self._paused,
@@ -230,6 +244,7 @@ class Sink:
             self.consumer.close()
             self._closed = True
             self.writer.stop()
+            self._range_reader.close()
             self._forget(set(self._assigned))
             metrics.SINK_PAUSED.set(0)
 
@@ -261,19 +276,27 @@ class Sink:
         for (topic, partition), run in runs.items():
             if (topic, partition) not in self._assigned:  # revoked during this poll
                 continue
-            kind, event_type = self._kinds[topic]
             offsets = [m.offset() for m in run]
-            if kind == "clean":
-                records: list[Any] = [m.value() or b"" for m in run]
-            else:
-                records = [
-                    dead_letter_row(
-                        event_type, m.key(), m.headers(), topic, partition, o, m.timestamp()[1]
-                    )
-                    for m, o in zip(run, offsets, strict=True)
-                ]
-            self.batcher.extend(topic, partition, offsets, records, now)
+            self.batcher.extend(topic, partition, offsets, self._records(run), now)
             self._seen_end[(topic, partition)] = offsets[-1] + 1
+
+    def _records(self, run: Sequence[Message]) -> list[Any]:
+        """What the writer inserts for messages of one partition: clean values as they are,
+        dead letters as `dead_letters` rows."""
+        kind, event_type = self._kinds[run[0].topic()]
+        if kind == "clean":
+            return [m.value() or b"" for m in run]
+        return [
+            dead_letter_row(
+                event_type, m.key(), m.headers(), m.topic(), m.partition(), m.offset(),
+                m.timestamp()[1],
+            )
+            for m in run
+        ]  # fmt: skip
+
+    def _read_back(self, topic: str, partition: int, first: int, last: int) -> list[Any]:
+        """A range of another insert, read back from Kafka to re-insert it whole."""
+        return self._records(self._range_reader.read(topic, partition, first, last))
 
     def _log_consumer_error(self, message: Message) -> None:
         text = str(message.error())
@@ -332,7 +355,11 @@ class Sink:
         ends: dict[Key, int] = {}
         for batch in stored:
             ends[batch.key] = max(ends.get(batch.key, 0), batch.last + 1)
+        # never backwards: a batch stored late must not undo a later batch's commit
+        ends = {k: end for k, end in ends.items() if end > self._committed.get(k, -1)}
         offsets = [TopicPartition(t, p, end) for (t, p), end in ends.items()]
+        if not offsets:
+            return rows
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:

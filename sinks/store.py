@@ -19,12 +19,12 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastavro import parse_schema, schemaless_reader
 
 from sinks.avro_container import FRAME_HEADER, container, schema_id, split_by_schema
-from sinks.batching import Batch, TopicPartition
+from sinks.batching import Batch, Range, TopicPartition
 from sinks.columns import DEAD_LETTER_COLUMNS, columns_for, table_for
 
 DEAD_LETTERS = "dead_letters"
 INTENTS = "sink_batches"
-INTENT_COLUMNS = ["consumer_group", "topic", "partition", "first_offset", "last_offset"]
+INTENT_COLUMNS = ["consumer_group", "topic", "partition", "first_offset", "last_offset", "token"]
 # Per partition, how many not-yet-committed ranges a new owner replays with their boundaries.
 MAX_REPLAYED_RANGES = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -132,15 +132,20 @@ class SinkStore:
         return newest
 
     # -- intents: ranges about to be inserted ------------------------------------------------
-    def write_intents(self, batches: Iterable[Batch]) -> None:
-        rows = [[self.group, b.topic, b.partition, b.first, b.last] for b in batches]
+    def write_intents(self, batches: Iterable[tuple[str, Batch]]) -> None:
+        """Record (token of its insert, batch) pairs before inserting them."""
+        rows = [[self.group, b.topic, b.partition, b.first, b.last, t] for t, b in batches]
         if rows:
             self.client.insert(INTENTS, rows, column_names=INTENT_COLUMNS)
 
     def pending_ranges(
         self, starts: dict[TopicPartition, int]
-    ) -> dict[TopicPartition, list[tuple[int, int]]]:
-        """Ranges at or above each partition's committed offset: written, maybe inserted."""
+    ) -> dict[TopicPartition, list[Range]]:
+        """Ranges at or above each partition's committed offset: written, maybe inserted.
+
+        Each comes with the token of the insert it went into ('' when written by a sink
+        older than migration 0009).
+        """
         if not starts:
             return {}
         conditions, parameters = [], {"g": self.group}
@@ -151,15 +156,18 @@ class SinkStore:
             )
             parameters[f"t{i}"] = topic
         rows = self.client.query(
-            f"SELECT DISTINCT topic, partition, first_offset, last_offset FROM {INTENTS} "
+            f"SELECT topic, partition, first_offset, last_offset, max(token) FROM {INTENTS} "
             f"WHERE consumer_group = {{g:String}} AND ({' OR '.join(conditions)}) "
+            "GROUP BY topic, partition, first_offset, last_offset "
             "ORDER BY topic, partition, first_offset, last_offset "
             f"LIMIT {MAX_REPLAYED_RANGES} BY topic, partition",
             parameters=parameters,
         ).result_rows
-        found: dict[TopicPartition, list[tuple[int, int]]] = {}
-        for topic, partition, first, last in rows:
-            found.setdefault((topic, int(partition)), []).append((int(first), int(last)))
+        found: dict[TopicPartition, list[Range]] = {}
+        for topic, partition, first, last, token in rows:
+            found.setdefault((topic, int(partition)), []).append(
+                Range(int(first), int(last), token)
+            )
         return found
 
     # -- "is this replayed range already stored?" ---------------------------------------------

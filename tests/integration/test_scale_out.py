@@ -15,8 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from rollups import rollup_gaps
 
 from embedded.process import free_port
+from govpulse.clickhouse import make_client
 from monitoring.scrape import sample_total
 
 pytestmark = pytest.mark.integration
@@ -113,6 +115,10 @@ def test_two_workers_and_two_sinks_survive_losing_one_of_each(isolated_pipeline,
         )
         assert audit.returncode == 0, audit.stdout + audit.stderr
         assert "using http://127.0.0.1" in audit.stderr  # it went through serve's endpoint
+        # The rollups too: a sink killed amid its inserts had its batches re-inserted whole.
+        client = make_client(f"http://127.0.0.1:{env['GOVPULSE_CLICKHOUSE_HTTP_PORT']}")
+        assert rollup_gaps(client) == {}
+        assert client.query("SELECT count() FROM events_complaint").result_rows[0][0] > 0
         # The survivors took the orphaned partitions over.
         assert metric(ports["serve"], "govpulse_sink_rows_inserted_total") > before
         assert metric(ports["streams1"], "govpulse_streams_consumed_total") > 0

@@ -1,0 +1,95 @@
+"""Re-inserting an interrupted insert whole: its token, and its ranges read back from Kafka.
+
+A crash can stop an insert half-way through its materialized views: `events_<type>` holds the
+block and a rollup does not. The insert's token names every range it held
+(`<table>|topic:partition:first-last,…`), so the next owner of any of those partitions can
+rebuild the same block — its own replayed batch, the other ranges read back by offset — and
+insert it under the same token: tables that hold the block drop it, tables that missed it
+get it. Rebuilding needs exactly those offsets; when Kafka no longer has them (retention),
+`RangeUnavailable` sends the caller back to the older "is the first record stored?" check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from confluent_kafka import Consumer, Message, TopicPartition
+
+READ_TIMEOUT_S = 30.0
+
+
+class TokenRange(NamedTuple):
+    topic: str
+    partition: int
+    first: int
+    last: int
+
+
+class RangeUnavailable(RuntimeError):
+    """The offsets of a range cannot all be read back (deleted by retention, or malformed)."""
+
+
+def parse_token(token: str) -> tuple[str, list[TokenRange]]:
+    """`<table>|topic:partition:first-last,…` → (table, ranges). ValueError when malformed."""
+    table, sep, body = token.partition("|")
+    if not sep or not table or not body:
+        raise ValueError(f"not a sink insert token: {token!r}")
+    ranges = []
+    for part in body.split(","):
+        topic, partition, span = part.rsplit(":", 2)
+        first, last = span.split("-", 1)
+        ranges.append(TokenRange(topic, int(partition), int(first), int(last)))
+    return table, ranges
+
+
+class RangeReader:
+    """Reads offsets first..last of one partition back, outside the consumer group.
+
+    Used from the sink's writer thread only; one consumer, assigned one range at a time.
+    """
+
+    def __init__(self, config: dict[str, Any], timeout_s: float = READ_TIMEOUT_S) -> None:
+        self._config = {
+            **config,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+        }
+        self.timeout_s = timeout_s
+        self._consumer: Consumer | None = None
+
+    def read(self, topic: str, partition: int, first: int, last: int) -> list[Message]:
+        if self._consumer is None:
+            self._consumer = Consumer(self._config)
+        consumer = self._consumer
+        consumer.assign([TopicPartition(topic, partition, first)])
+        found: list[Message] = []
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while not found or found[-1].offset() < last:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"reading {topic}:{partition}:{first}-{last} back from Kafka took more "
+                        f"than {self.timeout_s:.0f} s"
+                    )
+                for message in consumer.consume(10_000, 0.5):
+                    if message.error() is None and first <= message.offset() <= last:
+                        found.append(message)
+                if found and found[0].offset() != first:
+                    break  # the first offset is gone (retention): cannot rebuild
+        finally:
+            consumer.unassign()
+        if not found or found[0].offset() != first or found[-1].offset() != last:
+            raise RangeUnavailable(f"{topic}:{partition}:{first}-{last} is no longer in Kafka")
+        return found
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
+# (topic, partition, first, last) -> the records of that range, as the sink batches them
+FetchRange = Callable[[str, int, int, int], list[Any]]
