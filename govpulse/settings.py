@@ -120,8 +120,7 @@ class Settings(BaseSettings):
         ge=1,
         le=16,
         description="ClickHouse connections a sink inserts on concurrently (one table each "
-        "per cycle): the cycle takes as long as its slowest table, not the sum of all "
-        "(bench/e2e at 5k events/s: p99 0.76 s with 4, 1.5 s with 1).",
+        "per cycle): the cycle takes as long as its slowest table, not the sum of all.",
     )
     raw_ttl_days: int = Field(
         default=400, ge=1, description="Retention of the events_* tables (days)."

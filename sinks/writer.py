@@ -18,7 +18,8 @@ migration 0009), or no longer in Kafka, fall back to "skip it if its first recor
 With several stores (one client each), a cycle's tables are inserted concurrently: a small
 insert costs ClickHouse far more than its rows (every materialized view writes a part), so
 the cycle's wall time — the sink's share of freshness — is the slowest table's, not the sum
-(bench/e2e at 5k events/s: p99 1.5 s with one connection, 0.76 s with four).
+(bench/e2e at 5k events/s, runs paired in one window: p99 1.52 s with one connection, 0.76 s
+with four; on a busier host later, 1.52–2.49 s against 1.58–1.60 s).
 """
 
 from __future__ import annotations
