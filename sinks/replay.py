@@ -15,9 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 READ_TIMEOUT_S = 30.0
+_GONE = (
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError.OFFSET_OUT_OF_RANGE,
+)
 
 
 class TokenRange(NamedTuple):
@@ -64,6 +70,14 @@ class RangeReader:
         if self._consumer is None:
             self._consumer = Consumer(self._config)
         consumer = self._consumer
+        where = f"{topic}:{partition}:{first}-{last}"
+        # Only the low watermark: Tansu reports the high one as its last batch's first offset
+        # + 1 (see sinks.audit.topic_ends), so it can be below an offset it holds.
+        low, _ = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=self.timeout_s
+        )
+        if low > first:  # deleted by retention
+            raise RangeUnavailable(f"{where} is no longer in Kafka (it starts at {low})")
         consumer.assign([TopicPartition(topic, partition, first)])
         found: list[Message] = []
         deadline = time.monotonic() + self.timeout_s
@@ -71,18 +85,21 @@ class RangeReader:
             while not found or found[-1].offset() < last:
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"reading {topic}:{partition}:{first}-{last} back from Kafka took more "
-                        f"than {self.timeout_s:.0f} s"
+                        f"reading {where} back from Kafka took more than {self.timeout_s:.0f} s"
                     )
                 for message in consumer.consume(10_000, 0.5):
-                    if message.error() is None and first <= message.offset() <= last:
+                    if message.error() is not None:
+                        if message.error().code() in _GONE:
+                            raise RangeUnavailable(f"{where}: {message.error()}")
+                        continue  # transient: retried until the timeout
+                    if message.offset() > last and not found:
+                        raise RangeUnavailable(f"{where}: its first offset is gone")
+                    if first <= message.offset() <= last:
                         found.append(message)
                 if found and found[0].offset() != first:
-                    break  # the first offset is gone (retention): cannot rebuild
+                    raise RangeUnavailable(f"{where}: its first offset is gone")
         finally:
             consumer.unassign()
-        if not found or found[0].offset() != first or found[-1].offset() != last:
-            raise RangeUnavailable(f"{topic}:{partition}:{first}-{last} is no longer in Kafka")
         return found
 
     def close(self) -> None:

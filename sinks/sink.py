@@ -253,6 +253,11 @@ class Sink:
         self.writer.abandon()
         self.writer.wait(REVOKE_WAIT_S)
         self._collect()
+        unstored, self.writer.unstored = self.writer.unstored, set()
+        if unstored:  # their next owner re-reads from the committed offset; so must we not pass
+            dropped = self.batcher.drop(unstored)
+            log.info("not flushing %d records of %d partitions whose earlier insert was given up",
+                     dropped, len(unstored))  # fmt: skip
         if not self._unplanned and self.batcher.rows and not self.writer.busy:
             self._submit(self.batcher.take(), final=True)
             self.writer.wait(REVOKE_WAIT_S)
@@ -355,8 +360,13 @@ class Sink:
         ends: dict[Key, int] = {}
         for batch in stored:
             ends[batch.key] = max(ends.get(batch.key, 0), batch.last + 1)
-        # never backwards: a batch stored late must not undo a later batch's commit
-        ends = {k: end for k, end in ends.items() if end > self._committed.get(k, -1)}
+        # never backwards (a batch stored late must not undo a later batch's commit), and only
+        # partitions still ours (a slow insert can outlive their revocation)
+        ends = {
+            k: end
+            for k, end in ends.items()
+            if k in self._assigned and end > self._committed.get(k, -1)
+        }
         offsets = [TopicPartition(t, p, end) for (t, p), end in ends.items()]
         if not offsets:
             return rows
@@ -400,6 +410,7 @@ class Sink:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
         consumer.assign(partitions)
+        self.writer.unstored -= keys  # read again from their committed offsets
         self._assigned |= keys
         self._unplanned |= keys
         log.info("assigned %d partitions", len(keys))

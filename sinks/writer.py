@@ -55,6 +55,7 @@ class InsertGroup:
     stored: bool = False  # inserted; its batches wait for the table's other groups
     replay_token: str = ""  # re-inserting an interrupted insert under its token
     fetched: list[Batch] = field(default_factory=list)  # its other ranges, read back
+    set_aside: list[Batch] = field(default_factory=list)  # replayed, found stored: commit only
 
     @property
     def rows(self) -> int:
@@ -133,6 +134,9 @@ class Writer:
         self.crash_after_inserts = crash_after_inserts
         self.stats = WriterStats()
         self.outbox: queue.SimpleQueue[list[Batch]] = queue.SimpleQueue()
+        # partitions of a cycle given up on (revoke, close): nothing later of theirs may be
+        # committed, or their offsets would pass the batches that were never stored
+        self.unstored: set[tuple[str, int]] = set()
         self.failing = threading.Event()
         self._inbox: queue.SimpleQueue[Cycle | None] = queue.SimpleQueue()
         self._abandon = threading.Event()
@@ -181,6 +185,7 @@ class Writer:
                     if cycle.final or self._abandon.is_set():
                         log.warning("insert failed, not retried (%s): the batches are re-read "
                                     "by the next owner of their partitions", error)  # fmt: skip
+                        self.unstored |= {b.key for g in cycle.groups for b in g.batches}
                         break
                     delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempts - 1))
                     self._report(error, attempts, delay)
@@ -211,8 +216,8 @@ class Writer:
         for group in cycle.groups:
             if not group.checked:
                 self._check_replays(group)
-        cycle.groups = [g for g in cycle.groups if g.batches]
-        unwritten = [g for g in cycle.groups if not g.intents_written]
+        cycle.groups = [g for g in cycle.groups if g.batches or g.set_aside]
+        unwritten = [g for g in cycle.groups if g.batches and not g.intents_written]
         if unwritten:
             self.store.write_intents((g.token, b) for g in unwritten for b in g.batches)
             for group in unwritten:
@@ -234,13 +239,13 @@ class Writer:
         store = self._stores.get()
         try:
             for group in groups:
-                if not group.stored:
+                if not group.stored and group.batches:
                     self._insert(store, group)
                     group.stored = True
         finally:
             self._stores.put(store)
         self._maybe_crash()  # before the consumer thread can see it, so before any commit
-        self.outbox.put([b for g in groups for b in g.batches])
+        self.outbox.put([b for g in groups for b in g.set_aside + g.batches])
 
     def _check_replays(self, group: InsertGroup) -> None:
         """Complete a re-insert with its other ranges; else set aside what is stored."""
@@ -306,7 +311,7 @@ class Writer:
                 ", ".join(b.describe() for b in stored),
             )
             group.batches = [b for b in group.batches if b not in stored]
-            self.outbox.put(stored)
+            group.set_aside = stored  # committed with the rest of the table's groups
         group.checked = True
 
     def _insert(self, store: SinkStore, group: InsertGroup) -> None:

@@ -1,7 +1,9 @@
 """The dashboard page in real headless Chromium, over a ClickHouse database fed live.
 
-The app is served from this process on a free loopback port; a thread keeps inserting clean
-events (as the sink would) twice a second, so the page sees live traffic. Driven with Selenium
+Most tests serve the app from this process on a free loopback port, while a thread keeps
+inserting clean events (as the sink would) twice a second: a known history to assert on. The
+last runs the real pipeline (`govpulse up`: simulated agencies → broker → stream worker →
+sink → the dashboard it serves) and checks the page follows it. Driven with Selenium
 through Debian's `chromium` and `chromium-driver` (no browser download). Screenshots go to a
 temporary folder (path printed); with GOVPULSE_DOCS_SCREENSHOT=1 the national view in English
 is also written to docs/dashboard.png for the README.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stack_process import UpProcess
 
 from dashboard.app import build_app
 from dashboard.background import BackgroundServer
@@ -273,3 +277,35 @@ def test_page_fits_laptops_and_wall_screens(
         browser.save_screenshot(str(shots / f"screen-{width}x{height}.png"))
     finally:
         browser.set_window_size(*LAPTOP)
+
+
+def test_the_page_follows_the_real_pipeline_on_simulated_traffic(
+    browser: Any, tmp_path: Path, shots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    up = UpProcess(tmp_path)
+    try:
+        up.wait_for("govpulse is up")
+        load(browser, f"{up.dashboard}/#lang=en&range=15m")
+
+        def total() -> int:
+            browser.refresh()
+            wait_until(lambda: browser.execute_script("return document.body.dataset.refreshed"),
+                       15, "a refresh")  # fmt: skip
+            return int(text(browser, "[data-kpi=total_events] .kpi-value").replace(",", ""))
+
+        wait_until(lambda: total() > 0, 90, "the simulator's first events on the page")
+        wait_until(lambda: painted_pixels(browser, "#chart-timeseries canvas") > 200, 10, "chart")
+        figure = browser.find_element(By.ID, "freshness")
+        first = wait_until(lambda: figure.get_attribute("data-newest"), 5, "a freshness figure")
+        wait_until(
+            lambda: figure.get_attribute("data-newest") not in ("", first),
+            5,
+            "the freshness figure to follow the pipeline",
+        )
+        assert 0 <= float(figure.text.split()[0]) < 10
+        browser.save_screenshot(str(shots / "pipeline-en.png"))
+    finally:
+        up.proc.send_signal(signal.SIGTERM)
+        up.proc.wait(60)
