@@ -43,6 +43,11 @@ log = logging.getLogger("govpulse.sink")
 CRASH_EXIT_CODE = 137  # what a shell reports for kill -9
 
 
+def in_token_order(batches: list[Batch]) -> list[Batch]:
+    """Batches as their insert's token lists them: by topic, partition, first offset."""
+    return sorted(batches, key=lambda b: (b.topic, b.partition, b.first))
+
+
 @dataclass
 class InsertGroup:
     """The batches of one table in one cycle: one insert, one token."""
@@ -66,8 +71,7 @@ class InsertGroup:
         """`<table>|topic:partition:first-last,…`: the same batches always give the same token."""
         if self.replay_token:
             return self.replay_token
-        ordered = sorted(self.batches, key=lambda b: (b.topic, b.partition, b.first))
-        return f"{self.table}|" + ",".join(b.describe() for b in ordered)
+        return f"{self.table}|" + ",".join(b.describe() for b in in_token_order(self.batches))
 
     def split_replays(self) -> list[InsertGroup]:
         """This group without its token-replayed batches, then one group per original insert."""
@@ -320,9 +324,7 @@ class Writer:
         newest = None
         # In token order, always: should ClickHouse cut the insert into several blocks
         # (token_0, token_1, …), a rebuilt insert's blocks hold the same rows as the first's.
-        batches = sorted(
-            group.batches + group.fetched, key=lambda b: (b.topic, b.partition, b.first)
-        )
+        batches = in_token_order(group.batches + group.fetched)
         if group.event_type is not None:
             values = [v for b in batches for v in b.records]
             newest = store.newest_produced_at([b.records[-1] for b in group.batches])
