@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import re
 import resource
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from embedded.broker import EmbeddedBroker
 from embedded.process import free_port
@@ -33,3 +36,37 @@ def embedded_stack() -> Iterator[tuple[EmbeddedBroker, EmbeddedRegistry]]:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def add_what_if_options(parser: argparse.ArgumentParser) -> None:
+    """Options to try a change of the data model on the benchmark's fresh store."""
+    parser.add_argument("--drop-views", metavar="REGEX", help="drop matching views first")
+    parser.add_argument(
+        "--table-setting",
+        action="append",
+        default=[],
+        metavar="[REGEX:]SETTING",
+        help="ALTER TABLE … MODIFY SETTING on matching MergeTree tables (all without REGEX)",
+    )
+
+
+def apply_what_if(client: Any, args: argparse.Namespace) -> list[str]:
+    """Drop the views and change the table settings `add_what_if_options` asked for."""
+    changed = []
+    rows = client.query(
+        "SELECT name, engine FROM system.tables WHERE database = currentDatabase()"
+    ).result_rows
+    if args.drop_views:
+        pattern = re.compile(args.drop_views)
+        for name, engine in rows:
+            if engine == "MaterializedView" and pattern.search(name):
+                client.command(f"DROP VIEW {name}")
+                changed.append(f"dropped {name}")
+    for each in args.table_setting:
+        tables, _, setting = each.rpartition(":")
+        pattern = re.compile(tables or ".")
+        for name, engine in rows:
+            if engine.endswith("MergeTree") and pattern.search(name):
+                client.command(f"ALTER TABLE {name} MODIFY SETTING {setting}")
+                changed.append(f"{name}: {setting}")
+    return changed

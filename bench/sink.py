@@ -5,7 +5,8 @@ clean records (the simulator's traffic run through the real transform, framed un
 registered clean schemas; a pool of unique records is repeated to reach --events), then runs
 one `Sink` in this process on a fresh chdb directory and times it from its first consumed
 record until ClickHouse holds every row. Prints one JSON object; `--profile` also prints a
-pyinstrument profile of the sink loop to stderr.
+pyinstrument profile of the sink loop to stderr. `--drop-views` / `--table-setting` measure
+a change of the data model without a migration (see bench/sink_cycles.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tempfile
 import time
 from typing import Any
 
-from bench._stack import embedded_stack, peak_rss_mb
+from bench._stack import add_what_if_options, apply_what_if, embedded_stack, peak_rss_mb
 
 
 def _prefill_in_child(bootstrap: str, registry_url: str, pool: int, events: int) -> dict:
@@ -54,6 +55,7 @@ def main() -> None:
     )
     parser.add_argument("--max-wait-ms", type=int, default=None)
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile to stderr")
+    add_what_if_options(parser)
     args = parser.parse_args()
 
     from govpulse.clickhouse import make_client
@@ -72,6 +74,7 @@ def main() -> None:
         threads = args.insert_threads or get_settings().sink_insert_threads
         insert_clients = [make_client(f"chdb://{store}") for _ in range(threads - 1)]
         migrate(client)
+        changed = apply_what_if(client, args)
         sink = Sink(
             client,
             broker.bootstrap,
@@ -118,6 +121,7 @@ def main() -> None:
                 "rows_per_insert": round(sink.stats.rows_total / max(1, inserts)),
                 "max_rows": sink.max_rows,
                 "insert_threads": threads,
+                "what_if": changed,
                 "stored_per_type": stored,
                 "all_stored": sum(stored.values()) == args.events,
                 "prefill_seconds": round(prefill_s, 1),
