@@ -18,6 +18,7 @@ migration, e.g.
     python -m bench.sink_cycles                                       # the schema as migrated
     python -m bench.sink_cycles --drop-views '_hour|_day|district'    # without long-range views
     python -m bench.sink_cycles --table-setting 'merge_selector_base = 20' --dashboard
+    python -m bench.sink_cycles --deferred-tier 2     # long-range rollups filled every 2 s
 """
 
 from __future__ import annotations
@@ -243,6 +244,7 @@ def main() -> None:
             # arrivals spread evenly over [cycle_start - span, cycle_start]: ten samples a cycle
             latencies += [finished - cycle_start + span * (i + 0.5) / 10 for i in range(10)]
         run_s = time.monotonic() - started
+        cpu_run = time.process_time() - cpu_started
         stop_tier.set()
         if tier_thread is not None:
             tier_thread.join()
@@ -258,7 +260,7 @@ def main() -> None:
                 .result_rows[0]
                 for t in framed
             }
-        cpu_run = time.process_time() - cpu_started
+            tier_store.client.close()
         time.sleep(5)  # merges the run started
         cpu_with_tail = time.process_time() - cpu_started
         parts = (
