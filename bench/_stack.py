@@ -38,13 +38,32 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _pattern(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression: {error}") from None
+    return text
+
+
+def _table_setting(text: str) -> str:
+    tables, _, setting = text.rpartition(":")
+    if "=" not in setting:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected [REGEX:]name = value")
+    _pattern(tables)
+    return text
+
+
 def add_what_if_options(parser: argparse.ArgumentParser) -> None:
     """Options to try a change of the data model on the benchmark's fresh store."""
-    parser.add_argument("--drop-views", metavar="REGEX", help="drop matching views first")
+    parser.add_argument(
+        "--drop-views", metavar="REGEX", type=_pattern, help="drop matching views first"
+    )
     parser.add_argument(
         "--table-setting",
         action="append",
         default=[],
+        type=_table_setting,
         metavar="[REGEX:]SETTING",
         help="ALTER TABLE … MODIFY SETTING on matching MergeTree tables (all without REGEX)",
     )
