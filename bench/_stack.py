@@ -46,12 +46,12 @@ def _pattern(text: str) -> str:
     return text
 
 
-def _table_setting(text: str) -> str:
+def _table_setting(text: str) -> tuple[str, str]:
+    """`[REGEX:]name = value` → (tables regex, setting); every MergeTree table without REGEX."""
     tables, _, setting = text.rpartition(":")
     if "=" not in setting:
         raise argparse.ArgumentTypeError(f"{text!r}: expected [REGEX:]name = value")
-    _pattern(tables)
-    return text
+    return _pattern(tables or "."), setting
 
 
 def add_what_if_options(parser: argparse.ArgumentParser) -> None:
@@ -81,9 +81,8 @@ def apply_what_if(client: Any, args: argparse.Namespace) -> list[str]:
             if engine == "MaterializedView" and pattern.search(name):
                 client.command(f"DROP VIEW {name}")
                 changed.append(f"dropped {name}")
-    for each in args.table_setting:
-        tables, _, setting = each.rpartition(":")
-        pattern = re.compile(tables or ".")
+    for tables, setting in args.table_setting:
+        pattern = re.compile(tables)
         for name, engine in rows:
             if engine.endswith("MergeTree") and pattern.search(name):
                 client.command(f"ALTER TABLE {name} MODIFY SETTING {setting}")

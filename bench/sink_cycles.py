@@ -24,12 +24,14 @@ migration, e.g.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
 import re
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,9 +90,8 @@ def _defer_long_range(client: Any, event_types: list[str]) -> list[str]:
     return moved
 
 
-def _run_tier(store: Any, event_type: str, job: int) -> int:
+def _run_tier(client: Any, event_type: str, job: int) -> int:
     """Move the queued parts of one type through the feed under one token; rows moved."""
-    client = store.client
     parts = client.query(
         "SELECT groupArray(name), sum(rows) FROM system.parts "
         f"WHERE database = currentDatabase() AND table = 'rollup_queue_{event_type}' AND active"
@@ -182,19 +183,25 @@ def main() -> None:
         position = dict.fromkeys(records, 0)
         owed = dict.fromkeys(records, 0.0)
 
-        def insert(event_type: str, values: list[bytes], token: str) -> None:
+        @contextlib.contextmanager
+        def borrowed() -> Iterator[SinkStore]:
+            """A free connection, as the sink's writer takes one per insert."""
             store = stores.get()
             try:
-                store.insert_clean(event_type, values, token)
+                yield store
             finally:
                 stores.put(store)
+
+        def insert(event_type: str, values: list[bytes], token: str) -> None:
+            with borrowed() as store:
+                store.insert_clean(event_type, values, token)
 
         walls, latencies, rows_per_cycle, tier_walls = [], [], [], []
         cycles = 0
         stop_tier = threading.Event()
         tier_thread = None
         if args.deferred_tier:
-            tier_store = SinkStore(make_client(f"chdb://{store_dir}"), schemas, GROUP_ID)  # type: ignore[arg-type]
+            tier_client = make_client(f"chdb://{store_dir}")
 
             def tier_loop() -> None:
                 """The tier beside the cycles, on its own connection, every --deferred-tier s."""
@@ -203,7 +210,7 @@ def main() -> None:
                     job += 1
                     started_at = time.monotonic()
                     for event_type in framed:
-                        _run_tier(tier_store, event_type, job)
+                        _run_tier(tier_client, event_type, job)
                     tier_walls.append(time.monotonic() - started_at)
 
             tier_thread = threading.Thread(target=tier_loop, daemon=True)
@@ -231,11 +238,8 @@ def main() -> None:
                 token = f"events_{event_type}|{batch.describe()}"
                 batches.append((token, batch))
                 futures.append((event_type, values, token))
-            intents_store = stores.get()
-            try:
-                intents_store.write_intents(batches)
-            finally:
-                stores.put(intents_store)
+            with borrowed() as store:
+                store.write_intents(batches)
             for future in [pool.submit(insert, *each) for each in futures]:
                 future.result()
             finished = time.monotonic()
@@ -249,7 +253,7 @@ def main() -> None:
         if tier_thread is not None:
             tier_thread.join()
             for event_type in framed:  # what the last job did not take
-                _run_tier(tier_store, event_type, 0)
+                _run_tier(tier_client, event_type, 0)
             checks = {
                 t: clients[0]
                 .query(
@@ -260,7 +264,7 @@ def main() -> None:
                 .result_rows[0]
                 for t in framed
             }
-            tier_store.client.close()
+            tier_client.close()
         time.sleep(5)  # merges the run started
         cpu_with_tail = time.process_time() - cpu_started
         parts = (
