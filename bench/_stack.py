@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import resource
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,11 +30,6 @@ def embedded_stack() -> Iterator[tuple[EmbeddedBroker, EmbeddedRegistry]]:
                 registry.stop()
         finally:
             broker.stop()
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _pattern(text: str) -> str:

@@ -34,6 +34,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from bench._stack import embedded_stack
+from bench.host import host_facts
 from bench.streams import peak_rss_mb
 from embedded.process import free_port
 from govpulse.offsets import record_count
@@ -190,6 +191,7 @@ def main() -> None:
         help="the peer skips its State look-up (shows State's cost; not the same work)",
     )
     args = parser.parse_args()
+    host = host_facts()  # before the run's own load
     types = args.types.split(",")
     peer = peer_python()
 
@@ -240,6 +242,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "compare_peer",
+                "host": host,
                 "events": args.events,
                 "types": types,
                 "partitions": args.partitions,
@@ -257,7 +260,6 @@ def main() -> None:
                     else "State (RocksDB + changelog) keyed by the message key = event id"
                 ),
                 "runs": runs,
-                "load_avg": [round(x, 2) for x in os.getloadavg()],
             }
         )
     )

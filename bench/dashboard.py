@@ -31,6 +31,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from bench.host import host_facts
 from dashboard.app import build_app
 from dashboard.background import BackgroundServer
 from dashboard.params import RANGES as TIME_RANGES
@@ -284,6 +285,7 @@ def main() -> None:
         "--no-merged", action="store_true", help="skip the second pass over merged rollups"
     )
     args = parser.parse_args()
+    host = host_facts()  # before the run's own load
 
     with tempfile.TemporaryDirectory(prefix="govpulse-bench-dashboard-") as folder:
         client = make_client(args.dsn or f"chdb://{folder}/clickhouse")
@@ -305,6 +307,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "dashboard",
+                "host": host,
                 "events": args.events,
                 "span_days": args.days,
                 "requests_per_case": args.requests,

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._stack import embedded_stack, peak_rss_mb
+from bench._stack import embedded_stack
+from bench.host import host_facts, peak_rss_mb
 
 GOVPULSE = [sys.executable, "-m", "govpulse"]
 WINDOW_S = 5
@@ -204,6 +205,7 @@ def main() -> None:
     )
     parser.add_argument("--max-wait-ms", type=int, default=None, help="sink batch wait")
     args = parser.parse_args()
+    host = host_facts()  # before the run's own load
 
     from embedded.process import free_port
     from govpulse.clickhouse import make_client
@@ -267,6 +269,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "e2e",
+                "host": host,
                 "duration_s_per_rate": args.duration,
                 "sink_max_wait_ms": max_wait_ms,
                 "insert_threads": threads,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
-from bench._stack import embedded_stack, peak_rss_mb
+from bench._stack import embedded_stack
+from bench.host import host_facts, peak_rss_mb
 from producers.agency_producer import AgencyProducer
 from producers.traffic import TrafficGenerator
 
@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="records to send")
     parser.add_argument("--dirty-share", type=float, default=0.05)
     args = parser.parse_args()
+    host = host_facts()  # before the run's own load
 
     generator = TrafficGenerator(seed=1, daily_rhythm=False, dirty_share=args.dirty_share)
     events = [generator.next_event()[:2] for _ in range(args.events)]
@@ -48,6 +49,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "producer",
+                "host": host,
                 "events": args.events,
                 "validated_and_serialised_per_s": round(args.events / prepare_s),
                 "sent_per_s": round(args.events / sent_s),
@@ -57,7 +59,6 @@ def main() -> None:
                 "in_flight_after_flush": left,
                 "seconds": round(total_s, 3),
                 "peak_rss_mb": peak_rss_mb(),
-                "load_average_1m": round(os.getloadavg()[0], 2),  # CPU is shared: read with it
             }
         )
     )

@@ -19,7 +19,8 @@ import tempfile
 import time
 from typing import Any
 
-from bench._stack import add_what_if_options, apply_what_if, embedded_stack, peak_rss_mb
+from bench._stack import add_what_if_options, apply_what_if, embedded_stack
+from bench.host import host_facts, peak_rss_mb
 
 
 def _prefill_in_child(bootstrap: str, registry_url: str, pool: int, events: int) -> dict:
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile to stderr")
     add_what_if_options(parser)
     args = parser.parse_args()
+    host = host_facts()  # before the run's own load
 
     from govpulse.clickhouse import make_client
     from govpulse.settings import get_settings
@@ -112,6 +114,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "sink",
+                "host": host,
                 "rows": sink.stats.rows_total,
                 "rows_per_s": round(sink.stats.rows_total / seconds),
                 "seconds": round(seconds, 3),

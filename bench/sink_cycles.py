@@ -35,7 +35,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench._stack import add_what_if_options, apply_what_if, peak_rss_mb
+from bench._stack import add_what_if_options, apply_what_if
+from bench.host import host_facts, peak_rss_mb
 
 
 class _LocalSchemas:
@@ -149,6 +150,7 @@ def main() -> None:
     )
     parser.add_argument("--dashboard", action="store_true", help="time dashboard reads after")
     args = parser.parse_args()
+    host = host_facts()  # before the run's own load
     if args.rate <= 0 or args.duration <= 0:
         parser.error("--rate and --duration must be positive")
 
@@ -278,6 +280,7 @@ def main() -> None:
             client.close()
     out: dict[str, Any] = {
         "benchmark": "sink_cycles",
+        "host": host,
         "rate": args.rate,
         "max_wait_ms": round(max_wait * 1000),
         "connections": connections,

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench._stack import embedded_stack
+from bench.host import host_facts
 from embedded.process import free_port
 from govpulse.offsets import record_count
 from govpulse.topics import ensure_topics
@@ -82,6 +83,7 @@ def main() -> None:
         "--py-spy", metavar="FILE", help="profile the worker with py-spy (collapsed stacks to FILE)"
     )
     args = parser.parse_args()
+    host = host_facts()  # before the run's own load
     types = args.types.split(",")
 
     with embedded_stack() as (broker, registry), tempfile.TemporaryDirectory() as folder:
@@ -161,6 +163,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "streams",
+                "host": host,
                 "events": args.events,
                 "types": types,
                 "partitions": args.partitions,
@@ -175,7 +178,6 @@ def main() -> None:
                 "routed_to_topics": outcomes,
                 "consumed_by_worker": shares,
                 "worker_peak_rss_mb": rss[0] if args.workers == 1 else rss,
-                "load_avg": [round(x, 2) for x in os.getloadavg()],
                 **batches,
             }
         )

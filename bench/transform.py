@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from typing import Any
 
 from fastavro import parse_schema
 
+from bench.host import host_facts, peak_rss_mb
 from producers.traffic import TrafficGenerator
 from schemas import catalog
 from schemas.wire_format import encode
@@ -29,11 +29,6 @@ CLOCK = datetime(2024, 6, 14, 3, 30, tzinfo=UTC)
 NOW_MS = (CLOCK + timedelta(seconds=1) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
     milliseconds=1
 )
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 class Registry:
@@ -98,6 +93,7 @@ def main() -> None:
     parser.add_argument("--v1-share", type=float, default=0.1, help="share written with v1")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    host = host_facts()  # before the run's own load
 
     registry = Registry()
     batch = payloads(registry, args.events, args.dirty_share, args.v1_share, args.seed)
@@ -124,6 +120,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "transform",
+                "host": host,
                 "events_per_s": round(len(batch) / seconds),
                 "n": len(batch),
                 "seconds": round(seconds, 3),
