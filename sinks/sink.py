@@ -243,8 +243,10 @@ class Sink:
         finally:
             self.consumer.close()
             self._closed = True
-            self.writer.stop()
-            self._range_reader.close()
+            if self.writer.stop():
+                self._range_reader.close()
+            else:  # it may be reading a range back: its consumer goes with the process
+                log.warning("the sink's writer is still inside an insert; leaving it behind")
             self._forget(set(self._assigned))
             metrics.SINK_PAUSED.set(0)
 

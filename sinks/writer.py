@@ -168,11 +168,13 @@ class Writer:
         """Stop retrying the cycle in flight after its current attempt (revoke, close)."""
         self._abandon.set()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0) -> bool:
+        """End the thread after the cycle in flight; False if it is still inside it."""
         self.abandon()
         self._inbox.put(None)
         self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        return not self._thread.is_alive()
 
     # -- the thread ----------------------------------------------------------------------------
     def _loop(self) -> None:

@@ -34,12 +34,16 @@ from govpulse.topics import ensure_topics
 from monitoring import metrics
 from schemas import catalog
 from sinks.audit import topic_ends
+from sinks.batching import Batch
 from sinks.columns import table_for
+from sinks.dead_letters import dead_letter_row
 from sinks.faults import FlakyClient
 from sinks.migrations import migrate
 from sinks.samples import clean_records, prefill
 from sinks.sink import Sink
-from sinks.store import staging_table_for
+from sinks.store import DEAD_LETTERS as DEAD_LETTERS_TABLE
+from sinks.store import SinkStore, staging_table_for
+from sinks.writer import Cycle, InsertGroup, Writer
 
 pytestmark = pytest.mark.integration
 TYPES = catalog.EVENT_TYPES
@@ -401,3 +405,32 @@ def test_a_second_sink_joining_the_group_takes_over_partitions_without_loss_or_d
             split = (first.stats.assigned, second.stats.assigned)
             assert 0 < split[0] < 40 and sum(split) == 40, split
     assert stored(database()) == (expected, expected)
+
+
+class GatedClient:
+    """Fault injection like `sinks.faults.FlakyClient`: inserts wait until `gate` is set, as
+    inserts into a ClickHouse that stopped answering would."""
+
+    def __init__(self, client, gate: threading.Event) -> None:
+        self._client, self.gate = client, gate
+
+    def insert(self, *args, **kwargs):
+        self.gate.wait()
+        return self._client.insert(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+
+def test_stopping_a_writer_stuck_in_an_insert_says_so_and_gives_the_cycle_up_later(database):
+    client, gate = database(), threading.Event()
+    writer = Writer(SinkStore(GatedClient(client, gate), None, "stuck-writer"))  # type: ignore[arg-type]
+    topic = catalog.dlq_topic("complaint")
+    row = dead_letter_row("complaint", b"k", None, topic, 0, 0, int(time.time() * 1000))
+    batch = Batch(topic, 0, 0, 0, 0.0, [row])
+    writer.submit(Cycle([InsertGroup(DEAD_LETTERS_TABLE, None, [batch])]))
+    assert not writer.stop(timeout=0.5)  # the sink must not close what the thread still uses
+    gate.set()
+    assert writer.stop(timeout=30)
+    assert writer.outbox.empty()  # nothing reported stored: nothing of it gets committed
+    assert writer.unstored == {(topic, 0)}  # its partition is re-read by its next owner
