@@ -39,6 +39,7 @@ from sinks.columns import table_for
 from sinks.dead_letters import dead_letter_row
 from sinks.faults import FlakyClient
 from sinks.migrations import migrate
+from sinks.replay import RangeUnavailable
 from sinks.samples import clean_records, prefill
 from sinks.sink import Sink
 from sinks.store import DEAD_LETTERS as DEAD_LETTERS_TABLE
@@ -386,6 +387,43 @@ def test_an_insert_cut_short_in_its_rollups_is_completed_by_the_replay(
     assert stored(client) == (expected, expected)
     dead = client.query("SELECT count() FROM dead_letters").result_rows[0][0]
     assert dead == topic_total(broker.bootstrap, "dlq")
+
+
+class SinkAfterRetention(Sink):
+    """A sink for which every range it reads back is gone from Kafka, as after retention."""
+
+    def _read_back(self, topic: str, partition: int, first: int, last: int) -> list:
+        raise RangeUnavailable(f"{topic}:{partition}:{first}-{last} is no longer in Kafka")
+
+
+def test_a_replay_whose_other_ranges_are_gone_stores_nothing_twice(
+    broker, registry, filled, database
+):
+    """The fallback when an interrupted insert cannot be rebuilt: replayed ranges already in
+    events_<type> are committed without a second insert (the rollup rows they missed stay
+    missing), and nothing is lost or doubled."""
+    client = database()
+    group = f"sink-{uuid.uuid4().hex[:8]}"
+    expected = topic_total(broker.bootstrap, "clean")
+    view = "mv_activity_minute_service_request"
+    client.command(f"DETACH TABLE {view}")
+    first = SinkThatNeverCommits(
+        client, broker.bootstrap, registry.url, group_id=group, max_rows=2_000
+    )
+    with running(first):
+        wait_for(lambda: first.stats.rows_total >= expected + DEAD_LETTERS, 60, "every row")
+    client.command(f"ATTACH TABLE {view}")
+
+    second = SinkAfterRetention(
+        client, broker.bootstrap, registry.url, group_id=group, max_rows=2_000
+    )
+    with running(second):
+        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "the replay to commit")
+    assert second.stats.replays_skipped > 0  # stored ranges it could not rebuild: set aside
+    assert stored(client) == (expected, expected)
+    gaps = rollup_gaps(client)  # groups holding all their token's ranges were still rebuilt
+    assert set(gaps) <= {"service_request"}
+    assert all(counted < rows for rows, counted in gaps.values())  # short, never doubled
 
 
 def test_a_second_sink_joining_the_group_takes_over_partitions_without_loss_or_duplicates(
