@@ -189,18 +189,23 @@ class Writer:
                     self.stats.failures += 1
                     self.failing.set()
                     if cycle.final or self._abandon.is_set():
-                        log.warning("insert failed, not retried (%s): the batches are re-read "
-                                    "by the next owner of their partitions", error)  # fmt: skip
-                        self.unstored |= {b.key for g in cycle.groups for b in g.batches}
+                        self._give_up(cycle, error)
                         break
                     delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempts - 1))
                     self._report(error, attempts, delay)
-                    if self._abandon.wait(delay):
+                    if self._abandon.wait(delay):  # revoked or closing during the backoff
+                        self._give_up(cycle, error)
                         break
                     metrics.SINK_INSERT_RETRIES.inc()
             self.failing.clear()
             self._current = None
             cycle.finished.set()
+
+    def _give_up(self, cycle: Cycle, error: Exception) -> None:
+        """Leave the cycle unstored: nothing later of its partitions may be committed now."""
+        log.warning("insert failed, not retried (%s): the batches are re-read "
+                    "by the next owner of their partitions", error)  # fmt: skip
+        self.unstored |= {b.key for g in cycle.groups for b in g.batches}
 
     def _report(self, error: Exception, attempts: int, delay: float) -> None:
         if attempts % self.give_up_after == 0:

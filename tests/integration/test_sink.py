@@ -266,6 +266,32 @@ def test_clickhouse_outage_pauses_consumption_loses_nothing_and_lag_recovers(
     assert stored(client) == (total, total)  # none lost, none twice
 
 
+def test_closing_while_an_insert_is_given_up_commits_nothing_past_it(
+    broker, registry, filled, database, tmp_path
+):
+    """Close during an outage that ends just then: the cycle in flight is given up, and the
+    final flush, which now could insert, must not store and commit later records of the same
+    partitions past it — the next sink would start after the records never stored."""
+    fault = tmp_path / "clickhouse-down"
+    fault.touch()
+    client = FlakyClient(database(), fault)
+    group = f"sink-{uuid.uuid4().hex[:8]}"
+    expected = topic_total(broker.bootstrap, "clean")
+    sink = Sink(
+        client, broker.bootstrap, registry.url, group_id=group, max_rows=500,
+        backoff_s=30.0, max_backoff_s=30.0,
+    )  # fmt: skip
+    with running(sink):
+        wait_for(lambda: client.failures >= 1 and sink.stats.held > 0, 30, "a failed insert")
+        fault.unlink()  # ClickHouse is back, but the cycle in flight waits out its backoff
+    assert sink.writer.stats.failures >= 1
+
+    after = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=2_000)
+    with running(after):
+        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "the next sink to catch up")
+    assert stored(client) == (expected, expected)  # none skipped, none twice
+
+
 def test_kill_minus_9_between_insert_and_commit_loses_nothing_and_doubles_nothing(
     broker, registry, filled, tmp_path
 ):
