@@ -418,6 +418,8 @@ class Sink:
         log.info("assigned %d partitions", len(keys))
         if not self._load_plans() or self._paused:
             self._pause()  # the new partitions too
+        else:  # librdkafka keeps a partition paused across a rebalance: one paused in an
+            consumer.resume(partitions)  # outage and assigned back would never be read again
 
     def _load_plans(self) -> bool:
         """Committed offsets and not-yet-committed ranges of newly assigned partitions."""

@@ -471,6 +471,31 @@ def test_a_second_sink_joining_the_group_takes_over_partitions_without_loss_or_d
     assert stored(database()) == (expected, expected)
 
 
+def test_a_rebalance_during_an_outage_loses_nothing_and_doubles_nothing(
+    broker, registry, filled, database, tmp_path
+):
+    """The first sink's insert keeps failing when a second sink joins: its revoked cycle is
+    given up, the partitions move or come back, and every record still lands exactly once."""
+    fault = tmp_path / "clickhouse-down"
+    fault.touch()
+    client = FlakyClient(database(), fault)
+    group = f"sink-{uuid.uuid4().hex[:8]}"
+    expected = topic_total(broker.bootstrap, "clean")
+    first = Sink(
+        client, broker.bootstrap, registry.url, group_id=group, max_rows=1_000,
+        backoff_s=2.0, max_backoff_s=2.0,
+    )  # fmt: skip
+    with running(first):
+        wait_for(lambda: client.failures >= 1 and first.stats.held > 0, 30, "a failed insert")
+        second = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=1_000)
+        with running(second):
+            wait_for(lambda: second.stats.assigned > 0, 60, "the rebalance")
+            fault.unlink()
+            wait_for(lambda: caught_up(broker.bootstrap, group), 60, "both sinks to finish")
+    assert client.failures >= 1
+    assert stored(client) == (expected, expected)
+
+
 class GatedClient:
     """Fault injection like `sinks.faults.FlakyClient`: inserts wait until `gate` is set, as
     inserts into a ClickHouse that stopped answering would."""
