@@ -363,11 +363,12 @@ class Sink:
         for batch in stored:
             ends[batch.key] = max(ends.get(batch.key, 0), batch.last + 1)
         # never backwards (a batch stored late must not undo a later batch's commit), and only
-        # partitions still ours (a slow insert can outlive their revocation)
+        # partitions still ours whose replay plan is loaded (a slow insert can outlive their
+        # revocation; committing it before the plan is read would leave its range out of it)
         ends = {
             k: end
             for k, end in ends.items()
-            if k in self._assigned and end > self._committed.get(k, -1)
+            if k in self._assigned and k not in self._unplanned and end > self._committed.get(k, -1)
         }
         offsets = [TopicPartition(t, p, end) for (t, p), end in ends.items()]
         if not offsets:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from fastavro import parse_schema, schemaless_reader
 from sinks.avro_container import FRAME_HEADER, container, schema_id, split_by_schema
 from sinks.batching import Batch, Range, TopicPartition
 from sinks.columns import DEAD_LETTER_COLUMNS, columns_for, table_for
+
+log = logging.getLogger("govpulse.sink")
 
 DEAD_LETTERS = "dead_letters"
 INTENTS = "sink_batches"
@@ -156,7 +159,10 @@ class SinkStore:
             )
             parameters[f"t{i}"] = topic
         rows = self.client.query(
-            f"SELECT topic, partition, first_offset, last_offset, max(token) FROM {INTENTS} "
+            # the newest intent's token: a range re-recorded under a new token (its first
+            # insert could not be rebuilt) went into ClickHouse under that one
+            f"SELECT topic, partition, first_offset, last_offset, argMax(token, written_at) "
+            f"FROM {INTENTS} "
             f"WHERE consumer_group = {{g:String}} AND ({' OR '.join(conditions)}) "
             "GROUP BY topic, partition, first_offset, last_offset "
             "ORDER BY topic, partition, first_offset, last_offset "
@@ -168,6 +174,13 @@ class SinkStore:
             found.setdefault((topic, int(partition)), []).append(
                 Range(int(first), int(last), token)
             )
+        for (topic, partition), ranges in found.items():
+            if len(ranges) == MAX_REPLAYED_RANGES:
+                log.error(
+                    "%s:%d has %d or more uncommitted ranges; those past the %dth are read as "
+                    "new batches, and what of them is already stored is stored twice",
+                    topic, partition, MAX_REPLAYED_RANGES, MAX_REPLAYED_RANGES,
+                )  # fmt: skip
         return found
 
     # -- "is this replayed range already stored?" ---------------------------------------------

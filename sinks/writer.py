@@ -110,6 +110,10 @@ class WriterStats:
     failures: int = 0
 
 
+class CycleAbandoned(RuntimeError):
+    """The sink let the cycle's partitions go before its inserts started."""
+
+
 class Writer:
     """One thread, one cycle at a time; results in `outbox` as lists of stored batches."""
 
@@ -172,8 +176,8 @@ class Writer:
         """End the thread after the cycle in flight; False if it is still inside it."""
         self.abandon()
         self._inbox.put(None)
+        self._pool.shutdown(wait=False, cancel_futures=True)  # no insert starts from now on
         self._thread.join(timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
         return not self._thread.is_alive()
 
     # -- the thread ----------------------------------------------------------------------------
@@ -233,6 +237,10 @@ class Writer:
             self.store.write_intents((g.token, b) for g in unwritten for b in g.batches)
             for group in unwritten:
                 group.intents_written = True
+        if self._abandon.is_set():
+            # Revoked or closing while the intents were written: the partitions' next owner may
+            # have read its replay plans already, so an insert now could double what it reads.
+            raise CycleAbandoned("the cycle was abandoned before its inserts started")
         # One task per table: a table's groups (its fresh batches, and re-inserts of earlier
         # ranges of the same partitions) are published together, so a partition's offsets are
         # never committed past a range that is not stored yet.

@@ -34,7 +34,7 @@ from govpulse.topics import ensure_topics
 from monitoring import metrics
 from schemas import catalog
 from sinks.audit import topic_ends
-from sinks.batching import Batch
+from sinks.batching import Batch, Range
 from sinks.columns import table_for
 from sinks.dead_letters import dead_letter_row
 from sinks.faults import FlakyClient
@@ -511,15 +511,46 @@ class GatedClient:
         return getattr(self._client, name)
 
 
-def test_stopping_a_writer_stuck_in_an_insert_says_so_and_gives_the_cycle_up_later(database):
+def test_a_cycle_abandoned_while_its_intents_are_written_inserts_nothing(database):
+    """Revoked (or closing) while the cycle's first write hangs: once that write lands, its
+    inserts must not start — the partitions' next owner may already have read its plans."""
     client, gate = database(), threading.Event()
     writer = Writer(SinkStore(GatedClient(client, gate), None, "stuck-writer"))  # type: ignore[arg-type]
     topic = catalog.dlq_topic("complaint")
-    row = dead_letter_row("complaint", b"k", None, topic, 0, 0, int(time.time() * 1000))
-    batch = Batch(topic, 0, 0, 0, 0.0, [row])
-    writer.submit(Cycle([InsertGroup(DEAD_LETTERS_TABLE, None, [batch])]))
+
+    def cycle(offset: int) -> Cycle:
+        row = dead_letter_row("complaint", b"k", None, topic, 0, offset, int(time.time() * 1000))
+        batch = Batch(topic, 0, offset, offset, 0.0, [row])
+        return Cycle([InsertGroup(DEAD_LETTERS_TABLE, None, [batch])])
+
+    writer.submit(cycle(0))
+    writer.abandon()  # as a revoke does
+    assert not writer.wait(0.5)
+    gate.set()
+    assert writer.wait(30)
+    assert client.query("SELECT count() FROM dead_letters").result_rows[0][0] == 0
+    assert writer.outbox.empty()  # nothing reported stored: nothing of it gets committed
+    assert writer.unstored == {(topic, 0)}  # its partition is re-read by its next owner
+
+    gate.clear()
+    writer.submit(cycle(1))
     assert not writer.stop(timeout=0.5)  # the sink must not close what the thread still uses
     gate.set()
     assert writer.stop(timeout=30)
-    assert writer.outbox.empty()  # nothing reported stored: nothing of it gets committed
-    assert writer.unstored == {(topic, 0)}  # its partition is re-read by its next owner
+    assert client.query("SELECT count() FROM dead_letters").result_rows[0][0] == 0
+
+
+def test_a_range_recorded_twice_replays_under_its_newest_token(database):
+    """A range whose first insert could not be rebuilt is re-recorded under the token it was
+    then inserted with; a later replay must use that one (the older sorts after it here)."""
+    store = SinkStore(database(), None, "two-tokens")  # type: ignore[arg-type]
+    topic = catalog.clean_topic("complaint")
+    batch = Batch(topic, 2, 100, 199, 0.0)
+    older = f"events_complaint|{topic}:2:100-199,{topic}:3:0-9"
+    newer = f"events_complaint|{topic}:2:100-199"
+    store.write_intents([(older, batch)])
+    time.sleep(0.01)
+    store.write_intents([(newer, batch)])
+    assert older > newer
+    assert store.pending_ranges({(topic, 2): 100}) == {(topic, 2): [Range(100, 199, newer)]}
+    assert store.pending_ranges({(topic, 2): 200}) == {}  # committed past it: nothing to replay
