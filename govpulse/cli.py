@@ -67,9 +67,9 @@ def schemas() -> None:
 
 
 def _registry_client(url: str | None):
-    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from govpulse.registry import registry_client
 
-    return SchemaRegistryClient({"url": url or settings_or_exit().registry_url})
+    return registry_client(url or settings_or_exit().registry_url)
 
 
 @schemas.command("register")
@@ -205,21 +205,20 @@ def simulate(
         f"{settings.bootstrap_servers}, {dirty_share:.0%} dirty; Ctrl-C stops",
         err=True,
     )
-    try:
-        report = run(
-            producer,
-            generator,
-            rate,
-            duration or float("inf"),
-            progress=lambda line: click.echo(line, err=True),
-            should_stop=lambda: bool(stopping),
-        )
-    except Exception as exc:  # registry or broker unreachable, buffer full
-        click.echo(f"govpulse simulate: {exc}", err=True)
-        sys.exit(1)
+    report = run(
+        producer,
+        generator,
+        rate,
+        duration or float("inf"),
+        progress=lambda line: click.echo(line, err=True),
+        should_stop=lambda: bool(stopping),
+    )
     click.echo(report.table(), err=as_json)
     if as_json:
         click.echo(report_json(report))
+    if report.error:  # registry or broker unreachable, buffer full: the report above is partial
+        click.echo(f"govpulse simulate: stopped early: {report.error}", err=True)
+        sys.exit(1)
     if report.failed or report.delivered != report.total:
         click.echo(
             f"{report.total - report.delivered:,} of {report.total:,} records were not "

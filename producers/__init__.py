@@ -5,6 +5,13 @@ from producers.agency_producer import (
     AsyncAgencyProducer,
     DeliveryStats,
     ProducerBufferFull,
+    ProducerDeliveryFailed,
 )
 
-__all__ = ["AgencyProducer", "AsyncAgencyProducer", "DeliveryStats", "ProducerBufferFull"]
+__all__ = [
+    "AgencyProducer",
+    "AsyncAgencyProducer",
+    "DeliveryStats",
+    "ProducerBufferFull",
+    "ProducerDeliveryFailed",
+]

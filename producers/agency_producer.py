@@ -9,7 +9,9 @@ producer is idempotent with acks=all; every record is either acknowledged or rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -18,12 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
 
+from govpulse.registry import registry_client
 from monitoring import metrics
 from schemas import catalog
 from schemas.avro_writer import Writer, compile_writer
 from schemas.wire_format import header
+
+log = logging.getLogger("govpulse.producer")
 
 POLL_EVERY = 128  # sends between two polls for delivery reports
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
@@ -33,6 +38,10 @@ FILLED_IN = ("event_type", "produced_at")
 
 class ProducerBufferFull(RuntimeError):
     """The local buffer stayed full (broker away or too slow) longer than allowed."""
+
+
+class ProducerDeliveryFailed(RuntimeError):
+    """Records sent in a `with AgencyProducer()` block that the broker never acknowledged."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ class AgencyProducer:
         delivery_timeout_ms: int | None = None,
         config: dict[str, Any] | None = None,
         failures_kept: int = 10_000,
+        close_timeout_s: float = 30.0,
     ) -> None:
         from govpulse.kafka_config import client_config
         from govpulse.settings import get_settings
@@ -100,8 +110,11 @@ class AgencyProducer:
         self.bootstrap_servers = bootstrap_servers or settings.bootstrap_servers
         self.schema_version = schema_version
         self.auto_register = auto_register
-        self.buffer_timeout_s = buffer_timeout_s or settings.producer_buffer_timeout_s
-        self._registry = SchemaRegistryClient({"url": registry_url or settings.registry_url})
+        self.close_timeout_s = close_timeout_s  # what leaving a `with` block waits for acks
+        self.buffer_timeout_s = (
+            settings.producer_buffer_timeout_s if buffer_timeout_s is None else buffer_timeout_s
+        )
+        self._registry = registry_client(registry_url or settings.registry_url)
         self._producer = Producer(
             {
                 "bootstrap.servers": self.bootstrap_servers,
@@ -110,9 +123,15 @@ class AgencyProducer:
                 "compression.type": "lz4",
                 "linger.ms": 20,  # ~100 records a batch at 100k/s on 20 partitions: less broker CPU
                 "batch.num.messages": 10_000,
-                "queue.buffering.max.messages": max_buffered or settings.producer_max_buffered,
+                "queue.buffering.max.messages": (
+                    settings.producer_max_buffered if max_buffered is None else max_buffered
+                ),
                 "queue.buffering.max.kbytes": 1_048_576,
-                "delivery.timeout.ms": delivery_timeout_ms or settings.producer_delivery_timeout_ms,
+                "delivery.timeout.ms": (
+                    settings.producer_delivery_timeout_ms
+                    if delivery_timeout_ms is None
+                    else delivery_timeout_ms
+                ),
                 **client_config(settings),  # TLS / SASL from GOVPULSE_KAFKA_*, checked here
                 **(config or {}),
                 # one callback for every record: passing on_delivery to each produce() costs
@@ -126,6 +145,7 @@ class AgencyProducer:
         self._by_topic: dict[str, _Binding] = {}
         self._lock = threading.Lock()
         self._since_poll = 0
+        self._failed_before = 0  # failures before the `with` block began
 
     # -- schemas ---------------------------------------------------------------------------
     def _binding(self, event_type: str) -> _Binding:
@@ -210,7 +230,10 @@ class AgencyProducer:
 
         def report(error: KafkaError | None, message: Message) -> None:
             self._report(error, message)
-            on_delivery(error, message)
+            try:
+                on_delivery(error, message)
+            except Exception:  # raised out of librdkafka, it would surface in another record's
+                log.exception("the on_delivery callback of a record raised")  # send() or flush()
 
         return report
 
@@ -251,7 +274,7 @@ class AgencyProducer:
                         f"{self.bootstrap_servers} reachable? Nothing was dropped; this record "
                         "was not queued."
                     ) from None
-                self._producer.poll(0.05)
+                self.poll(0.05)  # the broker is away: let the failure metrics show it
         with self._lock:
             self.stats.sent += 1
             binding.unsynced["sent"] += 1
@@ -262,8 +285,10 @@ class AgencyProducer:
             self._sync_metrics()
 
     def poll(self, timeout: float = 0) -> int:
-        """Serve delivery reports (called by send() too)."""
-        return self._producer.poll(timeout)
+        """Serve delivery reports (called by send() too) and bring the metrics up to date."""
+        served = self._producer.poll(timeout)
+        self._sync_metrics()
+        return served
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for outstanding records; the number still in flight afterwards."""
@@ -272,15 +297,29 @@ class AgencyProducer:
         return left
 
     def close(self, timeout: float = 30.0) -> DeliveryStats:
-        """Flush and return the final counts; in_flight > 0 means the broker did not answer."""
-        self.flush(timeout)
+        """Flush and return the final counts.
+
+        Records the broker has not acknowledged within `timeout` are purged and reported as
+        failed (in `failures`, reason "Purged in queue/flight"): destroying the producer would
+        otherwise drop them without a report.
+        """
+        if self.flush(timeout):
+            self._producer.purge()
+            self.flush(5.0)  # serves the purged records' reports
         return self.stats
 
     def __enter__(self) -> AgencyProducer:
+        self._failed_before = self.stats.failed
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        stats = self.close(self.close_timeout_s)
+        failed = stats.failed - self._failed_before
+        if failed and kind is None:
+            raise ProducerDeliveryFailed(
+                f"{failed:,} of the records sent in this block were not acknowledged by the "
+                f"broker at {self.bootstrap_servers}; see .failures for their keys and reasons"
+            )
 
 
 class AsyncAgencyProducer:
@@ -294,7 +333,10 @@ class AsyncAgencyProducer:
 
     def _poll_loop(self) -> None:
         while self._running:
-            self.sync.poll(0.1)
+            try:
+                self.sync.poll(0.1)
+            except Exception:  # one bad report must not stop every later await send()
+                log.exception("serving delivery reports failed")
 
     @property
     def stats(self) -> DeliveryStats:
@@ -316,7 +358,8 @@ class AsyncAgencyProducer:
                 else:
                     acknowledged.set_exception(KafkaException(error))
 
-            loop.call_soon_threadsafe(apply)
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody awaits it
+                loop.call_soon_threadsafe(apply)
 
         deadline = time.monotonic() + self.sync.buffer_timeout_s
         while True:

@@ -28,6 +28,7 @@ class SimulationReport:
     delivered: int = 0
     failed: int = 0
     elapsed_s: float = 0.0
+    error: str = ""  # why the run ended early, if it did
 
     def count(self, event_type: str, defect: str | None) -> None:
         self.sent[event_type] += 1
@@ -44,6 +45,7 @@ class SimulationReport:
             "delivered": self.delivered,
             "failed": self.failed,
             "elapsed_s": round(self.elapsed_s, 3),
+            "error": self.error,
             "rate_per_s": round(self.total / self.elapsed_s, 1) if self.elapsed_s else 0.0,
             "by_type": {
                 event_type: {"sent": sent, "defects": dict(self.defects.get(event_type, {}))}
@@ -82,34 +84,59 @@ def simulate(
 ) -> SimulationReport:
     """Send `rate` × rhythm events per second for `duration_s` seconds; flush; report."""
     report = SimulationReport()
+    try:
+        _paced(producer, generator, rate, duration_s, report, progress, should_stop)
+    except Exception as error:  # registry or broker unreachable, buffer full: keep the count
+        report.error = str(error)
+    stats = producer.close()  # what was queued before an error is still delivered or reported
+    report.delivered, report.failed = stats.delivered, stats.failed
+    return report
+
+
+def _paced(
+    producer: AgencyProducer,
+    generator: TrafficGenerator,
+    rate: float,
+    duration_s: float,
+    report: SimulationReport,
+    progress: Callable[[str], None] | None,
+    should_stop: Callable[[], bool],
+) -> None:
     producer.bind(generator.event_types)  # registry look-ups before the clock starts
     start = time.monotonic()
     next_progress = start + PROGRESS_EVERY_S
     owed = 0.0
     last = start
-    while not should_stop():
-        now = time.monotonic()
-        if now - start >= duration_s:
-            break
-        owed += (now - last) * rate * generator.rhythm_factor()
-        last = now
-        for _ in range(int(owed)):
-            event_type, record, defect = generator.next_event()
-            producer.send(event_type, record)
-            report.count(event_type, defect)
-        owed -= int(owed)
-        if progress and now >= next_progress:
-            stats = producer.stats
-            progress(
-                f"  {now - start:6.1f} s  sent {report.total:>9,}  delivered {stats.delivered:>9,}"
-                f"  failed {stats.failed:,}  ({report.total / (now - start):,.0f}/s)"
-            )
-            next_progress += PROGRESS_EVERY_S
-        time.sleep(max(0.0, TICK_S - (time.monotonic() - now)))
-    report.elapsed_s = time.monotonic() - start
-    stats = producer.close()
-    report.delivered, report.failed = stats.delivered, stats.failed
-    return report
+
+    def over() -> bool:
+        return should_stop() or time.monotonic() - start >= duration_s
+
+    try:
+        while not over():
+            now = time.monotonic()
+            # at most a second behind: a broker slower than the rate lowers the rate reached
+            # instead of piling up a backlog that outlives --duration and Ctrl-C
+            rate_now = rate * generator.rhythm_factor()
+            owed = min(owed + (now - last) * rate_now, max(1.0, rate_now))
+            last = now
+            for sent in range(int(owed)):
+                if sent % 256 == 255 and over():
+                    break
+                event_type, record, defect = generator.next_event()
+                producer.send(event_type, record)
+                report.count(event_type, defect)
+                owed -= 1
+            if progress and now >= next_progress:
+                stats = producer.stats
+                progress(
+                    f"  {now - start:6.1f} s  sent {report.total:>9,}  "
+                    f"delivered {stats.delivered:>9,}  failed {stats.failed:,}  "
+                    f"({report.total / (now - start):,.0f}/s)"
+                )
+                next_progress += PROGRESS_EVERY_S
+            time.sleep(max(0.0, TICK_S - (time.monotonic() - now)))
+    finally:
+        report.elapsed_s = time.monotonic() - start
 
 
 def report_json(report: SimulationReport) -> str:

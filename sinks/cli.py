@@ -250,9 +250,8 @@ def audit(
     """
     import time
 
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-
     from govpulse.cli import settings_or_exit
+    from govpulse.registry import registry_client
     from sinks import audit as reconcile
     from sinks.store import WriterSchemas
 
@@ -263,7 +262,7 @@ def audit(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     client = _client(clickhouse_dsn or settings.clickhouse_dsn, "audit")
-    schemas = WriterSchemas(SchemaRegistryClient({"url": settings.registry_url}))
+    schemas = WriterSchemas(registry_client(settings.registry_url))
     deadline = time.monotonic() + wait
     try:
         while True:

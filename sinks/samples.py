@@ -77,11 +77,11 @@ def prefill(
     records produced per type.
     """
     from confluent_kafka import Producer
-    from confluent_kafka.schema_registry import SchemaRegistryClient
 
+    from govpulse.registry import registry_client
     from streams.schema_cache import register_clean_schema
 
-    registry = SchemaRegistryClient({"url": registry_url})
+    registry = registry_client(registry_url)
     heads = {t: b"\x00" + register_clean_schema(registry, t).to_bytes(4, "big") for t in records}
     pool = [(t, k, heads[t] + v[5:]) for t, items in records.items() for k, v in items]
     total = len(pool) if total is None else total

@@ -31,8 +31,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from govpulse.registry import registry_client
 from monitoring import metrics
 from schemas import catalog
 from sinks.batching import Batch, Batcher
@@ -104,7 +104,7 @@ class Sink:
                 f"max_rows={max_rows}, max_wait_ms={max_wait_ms}: expected 1 <= max_rows <= "
                 f"{MAX_ROWS_LIMIT:,} (an insert must stay one ClickHouse block), max_wait_ms >= 1"
             )
-        schemas = WriterSchemas(SchemaRegistryClient({"url": registry_url}))
+        schemas = WriterSchemas(registry_client(registry_url))
         self.store = SinkStore(client, schemas, group_id)
         self.max_rows = max_rows
         self.max_wait = max_wait_ms / 1000

@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import faust
 from confluent_kafka import Message
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from govpulse.kafka_config import client_config, faust_credentials
 from govpulse.logs import quiet_chatty_loggers
+from govpulse.registry import registry_client
 from govpulse.settings import Settings
 from monitoring import metrics
 from schemas import catalog
@@ -145,7 +145,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
         producer_acks=-1,
         logging_config=None,
     )
-    registry = SchemaRegistryClient({"url": settings.registry_url})
+    registry = registry_client(settings.registry_url)
     writer_schemas = WriterSchemas(registry)
     dedups = {t: _dedup_table(app, settings, t) for t in event_types}
     batch_size, within = settings.streams_batch_size, settings.streams_batch_ms / 1000

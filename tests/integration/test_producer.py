@@ -15,7 +15,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from embedded.broker import EmbeddedBroker
 from embedded.process import free_port
-from producers import AgencyProducer, AsyncAgencyProducer, ProducerBufferFull
+from producers import (
+    AgencyProducer,
+    AsyncAgencyProducer,
+    ProducerBufferFull,
+    ProducerDeliveryFailed,
+)
 from schemas import catalog, examples
 
 pytestmark = pytest.mark.integration
@@ -221,3 +226,73 @@ def test_a_producer_left_unclosed_is_garbage_collected(broker, registry):
     del made
     gc.collect()
     assert gone() is None
+
+
+def test_records_still_unacknowledged_at_close_are_reported_failed_and_a_with_block_raises(
+    tmp_path, registry
+):
+    """Broker paused past close()'s timeout: the records are purged into `failures` (reported,
+    not dropped with the producer), and leaving a `with` block with them raises."""
+    lonely = EmbeddedBroker("127.0.0.1", free_port(), tmp_path).start()
+    try:
+        producer = AgencyProducer(
+            bootstrap_servers=lonely.bootstrap, registry_url=registry.url, close_timeout_s=1.0
+        )
+        with pytest.raises(ProducerDeliveryFailed, match="3 of the records"), producer:
+            producer.send("complaint", _fresh("complaint"))
+            assert producer.flush(10) == 0
+            os.kill(lonely.process.pid, signal.SIGSTOP)
+            for _ in range(3):
+                producer.send("complaint", _fresh("complaint"))
+        os.kill(lonely.process.pid, signal.SIGCONT)
+        assert producer.stats.as_dict() == {"sent": 4, "delivered": 1, "failed": 3, "in_flight": 0}
+        assert len(producer.failures) == 3 and all("urge" in f.error for f in producer.failures)
+    finally:
+        os.kill(lonely.process.pid, signal.SIGCONT)
+        lonely.stop()
+
+
+def test_failures_reach_the_metrics_without_a_flush_and_a_zero_buffer_wait_is_kept(
+    tmp_path, registry
+):
+    """What the ProducerDeliveryFailures alert reads moves as reports are served, not only
+    every POLL_EVERY sends; buffer_timeout_s=0 means "do not wait", not the default."""
+    from prometheus_client import REGISTRY
+
+    def failed_total() -> float:
+        labels = {"event_type": "dataset_update"}
+        return REGISTRY.get_sample_value("govpulse_producer_failed_total", labels) or 0.0
+
+    lonely = EmbeddedBroker("127.0.0.1", free_port(), tmp_path).start()
+    producer = AgencyProducer(
+        bootstrap_servers=lonely.bootstrap,
+        registry_url=registry.url,
+        delivery_timeout_ms=1000,
+        max_buffered=5,
+        buffer_timeout_s=0,
+    )
+    producer.send("dataset_update", _fresh("dataset_update"))
+    assert producer.flush(10) == 0
+    before = failed_total()
+    lonely.stop()
+    for _ in range(5):
+        producer.send("dataset_update", _fresh("dataset_update"))
+    started = time.monotonic()
+    with pytest.raises(ProducerBufferFull):
+        producer.send("dataset_update", _fresh("dataset_update"))
+    assert time.monotonic() - started < 0.5
+    deadline = time.monotonic() + 15
+    while producer.stats.failed < 5 and time.monotonic() < deadline:
+        producer.poll(0.2)
+    assert producer.stats.failed == 5
+    assert failed_total() - before == 5
+
+
+def test_a_callers_callback_that_raises_breaks_no_other_call(producer):
+    def broken(error, message) -> None:
+        raise RuntimeError("the caller's bug")
+
+    producer.send("complaint", _fresh("complaint"), broken)
+    producer.send("complaint", _fresh("complaint"))
+    assert producer.flush(10) == 0  # did not raise the callback's error
+    assert producer.stats.as_dict() == {"sent": 2, "delivered": 2, "failed": 0, "in_flight": 0}
