@@ -79,6 +79,7 @@ class _Binding:
     sent: Any = field(repr=False)
     delivered: Any = field(repr=False)
     failed: Any = field(repr=False)
+    fields: frozenset[str] = field(repr=False)  # a key outside them is a typo, not ignored
     # counts not yet added to the Prometheus counters (added every POLL_EVERY sends and on
     # flush: an increment per record cost ~1 µs each, a tenth of the encode)
     unsynced: dict[str, int] = field(
@@ -166,6 +167,7 @@ class AgencyProducer:
                 metrics.PRODUCER_SENT.labels(event_type),
                 metrics.PRODUCER_DELIVERED.labels(event_type),
                 metrics.PRODUCER_FAILED.labels(event_type),
+                frozenset(f["name"] for f in json.loads(schema_json)["fields"]),
             )
             self._bindings[event_type] = binding
             self._by_topic[topic] = binding
@@ -191,6 +193,11 @@ class AgencyProducer:
                 raise ValueError(f"unknown event type {event_type!r}; expected one of {known}")
             binding = self._binding(event_type)
         try:
+            if not binding.fields.issuperset(record):
+                unknown = ", ".join(sorted(map(str, set(record) - binding.fields)))
+                raise ValueError(f"field(s) not in the schema: {unknown}")
+            if record.get("event_type", event_type) != event_type:
+                raise ValueError(f"event_type {record['event_type']!r} sent as {event_type!r}")
             value = binding.write(record, event_type, time.time_ns() // 1_000_000)
         except ValueError as invalid:
             metrics.PRODUCER_INVALID.labels(event_type).inc()

@@ -76,6 +76,12 @@ def test_a_record_that_breaks_its_schema_is_refused_naming_the_field(producer):
         producer.send("complaint", record)
     with pytest.raises(ValueError, match="unknown event type"):
         producer.send("parking_ticket", {})
+    record = _fresh("complaint")
+    record["complainantphone"] = record.pop("complainant_phone", None)  # a typo is not a null
+    with pytest.raises(ValueError, match="not in the schema: complainantphone"):
+        producer.send("complaint", record)
+    with pytest.raises(ValueError, match="'service_request' sent as 'complaint'"):
+        producer.send("complaint", {**_fresh("complaint"), "event_type": "service_request"})
     assert producer.stats.sent == 0
 
 
