@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable
+from typing import Any
 
 import faust
 from confluent_kafka import Message
@@ -24,7 +25,7 @@ from govpulse.registry import registry_client
 from govpulse.settings import Settings
 from monitoring import metrics
 from schemas import catalog
-from streams.batch import BatchProcessor, Output
+from streams.batch import BatchProcessor, Output, Persist
 from streams.direct_reader import DirectReader
 from streams.rules.pseudonymise import PseudonymKey
 from streams.schema_cache import WriterSchemas, register_clean_schema
@@ -66,21 +67,29 @@ class TableDedup:
         else:
             pending[1].append(event_id)
 
-    def flush(self, now_ms: int) -> Callable[[], None]:
+    def flush(self, now_ms: int) -> Persist:
         """Seal the batch's remembered ids; the returned call writes them to the table and its
-        changelog (on the event loop, once the batch's output is acknowledged)."""
+        changelog (on the event loop, once the batch's output is acknowledged) and returns the
+        changelog sends, to be awaited before the batch's input is committed."""
         entries = []
+        sealed: list[str] = []
         for partition, (first_offset, ids) in self._pending.items():
+            sealed += ids
             for start in range(0, len(ids), self.IDS_PER_ENTRY):
                 key = f"{partition}:{first_offset}:{start}".encode()
                 value = "\n".join([str(now_ms), *ids[start : start + self.IDS_PER_ENTRY]])
                 entries.append((partition, key, value.encode()))
         self._pending.clear()
 
-        def persist() -> None:
+        def persist() -> list[Awaitable[Any]]:
+            # A recovery since the batch was routed rebuilt the index from the table, which did
+            # not hold these ids yet: put them back, or their duplicates would pass.
+            self.index.update(dict.fromkeys(sealed, now_ms))
+            sends = []
             for partition, key, value in entries:
                 self.table.data[key] = value
-                self.table.send_changelog(partition, key, value)
+                sends.append(self.table.send_changelog(partition, key, value))
+            return sends
 
         return persist
 
@@ -228,7 +237,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
 
 def _route(
     messages: list[Message], processors: dict[str, BatchProcessor], output: Output, now_ms: int
-) -> list[Callable[[], None]]:
+) -> list[Persist]:
     """Transform and produce one batch, by topic (acknowledged later, by `output.deliver`).
 
     Returns what makes the batch's dedup entries durable, per type (see `_finish`).
@@ -244,7 +253,7 @@ def _route(
 
 async def _finish(
     delivered: asyncio.Future[None],
-    persist: list[Callable[[], None]],
+    persist: list[Persist],
     reader: DirectReader,
     messages: list[Message],
     started: float,
@@ -253,11 +262,14 @@ async def _finish(
 
     In this order a crash leaves no event id in the dedup changelog whose clean record was not
     acknowledged (the replay would call it a duplicate: lost); the worst case is a clean
-    record written twice (acknowledged, crash before its entry was written).
+    record written twice (acknowledged, crash before its entry was written). The entries'
+    changelog sends are awaited before the commit: committed input whose ids never reached
+    the changelog would let a later duplicate of them through after a restart. A failed send
+    raises here, and the batch is not committed.
     """
     await delivered
-    for each in persist:  # on the event loop: Faust tables are not thread-safe
-        each()
+    sends = [send for each in persist for send in each()]  # on the loop: tables aren't thread-safe
+    await asyncio.gather(*sends)
     await asyncio.get_running_loop().run_in_executor(None, reader.commit, messages)
     metrics.STREAMS_BATCH_SECONDS.observe(time.perf_counter() - started)
     metrics.STREAMS_BATCH_SIZE.observe(len(messages))

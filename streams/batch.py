@@ -10,7 +10,7 @@ an await per record); a batch is done only when the broker acknowledged every ou
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,8 +54,12 @@ class RawRecord:
         return self.offset_
 
 
-def _nothing() -> None:
-    return None
+# writes a batch's dedup entries; returns their changelog sends, awaited before the commit
+Persist = Callable[[], list[Awaitable[Any]]]
+
+
+def _nothing() -> list[Awaitable[Any]]:
+    return []
 
 
 class Dedup(Protocol):
@@ -68,7 +72,7 @@ class Dedup(Protocol):
 
     def seen(self, event_id: str) -> bool: ...
     def remember(self, event_id: str, partition: int, offset: int, now_ms: int) -> None: ...
-    def flush(self, now_ms: int) -> Callable[[], None]: ...
+    def flush(self, now_ms: int) -> Persist: ...
 
 
 class DictDedup:
@@ -83,7 +87,7 @@ class DictDedup:
     def remember(self, event_id: str, partition: int, offset: int, now_ms: int) -> None:
         self.first_seen[event_id] = now_ms
 
-    def flush(self, now_ms: int) -> Callable[[], None]:
+    def flush(self, now_ms: int) -> Persist:
         """Nothing to persist in memory."""
         return _nothing
 
@@ -98,7 +102,7 @@ class BatchCounts:
     clean: int = 0
     duplicates: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)
-    persist: Callable[[], None] = _nothing  # the batch's dedup entries, once output is safe
+    persist: Persist = _nothing  # the batch's dedup entries, once output is safe
 
 
 class _Metrics:

@@ -35,7 +35,14 @@ from streams.flat_avro import (
 )
 from streams.reasons import Reason
 
+# schema id -> parsed writer schema; KeyError when the registry lacks the id, UnusableSchema
+# when it is not a self-contained Avro schema, anything else when the registry is unreachable
 WriterSchemaLookup = Callable[[int], Any]
+
+
+class UnusableSchema(ValueError):
+    """A registered schema records cannot be read with (not Avro, or not parseable alone,
+    e.g. with references): its records are dead-lettered, not retried forever."""
 
 
 class DecodeFailure(Exception):
@@ -139,6 +146,8 @@ class RawDecoder:
             raise DecodeFailure(
                 Reason.UNKNOWN_SCHEMA, f"schema id {schema_id} is not in the schema registry"
             ) from None
+        except UnusableSchema as error:
+            raise DecodeFailure(Reason.UNKNOWN_SCHEMA, str(error)) from None
         except Exception as error:
             raise SchemaLookupFailed(f"looking up schema id {schema_id} failed: {error}") from error
         name = _fullname(writer)

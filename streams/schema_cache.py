@@ -11,10 +11,12 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema
 
 from schemas import catalog
+from streams.decode import UnusableSchema
 
 
 class WriterSchemas:
-    """`schemas(schema_id)` → parsed fastavro schema; KeyError for an id the registry lacks.
+    """`schemas(schema_id)` → parsed fastavro schema; KeyError for an id the registry lacks,
+    `UnusableSchema` for one that is not a self-contained Avro schema.
 
     An unknown id is remembered for `MISS_TTL_S` only: garbage payloads do not hit the
     registry per record, and a schema registered later is found within a minute.
@@ -26,6 +28,7 @@ class WriterSchemas:
         self.client = client
         self._parsed: dict[int, Any] = {}
         self._missing: dict[int, float] = {}
+        self._unusable: dict[int, str] = {}  # ids never change what they name: kept for good
 
     def __call__(self, schema_id: int) -> Any:
         parsed = self._parsed.get(schema_id)
@@ -34,14 +37,24 @@ class WriterSchemas:
         missed_at = self._missing.get(schema_id)
         if missed_at is not None and time.monotonic() - missed_at < self.MISS_TTL_S:
             raise KeyError(schema_id)
+        if schema_id in self._unusable:
+            raise UnusableSchema(self._unusable[schema_id])
         try:
-            text = self.client.get_schema(schema_id).schema_str
+            registered = self.client.get_schema(schema_id)
         except SchemaRegistryError as error:
             if error.http_status_code == 404:
                 self._missing[schema_id] = time.monotonic()
                 raise KeyError(schema_id) from None
             raise
-        parsed = self._parsed[schema_id] = parse_schema(json.loads(text))
+        try:
+            if registered.schema_type not in (None, "AVRO"):
+                raise ValueError(f"a {registered.schema_type} schema, not Avro")
+            parsed = parse_schema(json.loads(registered.schema_str))
+        except Exception as error:
+            why = f"schema id {schema_id} cannot be read: {error}"
+            self._unusable[schema_id] = why
+            raise UnusableSchema(why) from None
+        self._parsed[schema_id] = parsed
         return parsed
 
 

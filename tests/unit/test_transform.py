@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from schemas import catalog, examples, reference
 from schemas.wire_format import decode, encode, header, schema_id_of
 from streams.clean import RecordCleaner
+from streams.decode import UnusableSchema
 from streams.flat_avro import strip_logical_types
 from streams.pii import ID_MASK
 from streams.reasons import Reason
@@ -487,6 +488,19 @@ def test_a_registry_outage_is_raised_not_dead_lettered():
     engine = Transformer("complaint", registry_down, CLEAN_ID["complaint"], KEY)
     with pytest.raises(SchemaLookupFailed):
         engine.process(payload("complaint", example("complaint")), 0, 0, NOW_MS)
+
+
+def test_a_schema_the_worker_cannot_read_is_dead_lettered_not_retried_forever():
+    """A Protobuf/JSON schema, or one with references, under the writer id: every retry would
+    fail the same way, so the record is an unknown schema, not a registry outage."""
+
+    def unusable(schema_id: int) -> Any:
+        raise UnusableSchema(f"schema id {schema_id} cannot be read: a PROTOBUF schema")
+
+    engine = Transformer("complaint", unusable, CLEAN_ID["complaint"], KEY)
+    result = engine.process(payload("complaint", example("complaint")), 0, 0, NOW_MS)
+    assert isinstance(result, Rejected) and result.reason is Reason.UNKNOWN_SCHEMA
+    assert "PROTOBUF" in result.detail
 
 
 # -- never raises ----------------------------------------------------------------------------
