@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 import faust
@@ -179,6 +179,14 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                 )
         return processors
 
+    in_flight = InFlight()
+
+    @app.on_partitions_revoked.connect
+    async def finish_in_flight(sender: faust.App, revoked: set, **_: object) -> None:
+        """Faust awaits this before the group moves on: the batch in flight commits (or is
+        cancelled) now, not after the partitions' next owner has recovered and started."""
+        await in_flight.drain(timeout=session_s / 2)
+
     @app.task
     async def clean() -> None:
         """raw.<type> → clean.<type> | dlq.<type> | dup.<type>, a batch at a time.
@@ -192,20 +200,20 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
         loop = asyncio.get_running_loop()
         reader = DirectReader(app, settings.bootstrap_servers, event_types, security)
         last_prune = time.monotonic()
-        in_flight: asyncio.Future[None] | None = None
         turn = 0
         try:
             while not app.should_stop:
                 if reader.wanted() != reader.owned:
-                    if in_flight is not None:
-                        in_flight, done = None, in_flight
-                        await done
+                    await in_flight.drain()
                     if await loop.run_in_executor(None, reader.sync):
                         log.info("raw partitions owned: %s", sorted(reader.owned))
                 if not reader.owned:
                     await asyncio.sleep(0.2)
                     continue
                 messages = await loop.run_in_executor(None, reader.take, batch_size, within)
+                if reader.wanted() != reader.owned:  # a rebalance began while reading
+                    reader.forget()  # not processed: read again from the committed offsets
+                    continue
                 now_ms = time.time_ns() // 1_000_000
                 if messages:
                     started = time.perf_counter()
@@ -213,26 +221,58 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                     output = outputs[turn % 2]
                     turn += 1
                     persist = _route(messages, by_topic, output, now_ms)
-                    if in_flight is not None:
-                        in_flight, done = None, in_flight
-                        await done
+                    await in_flight.drain()
+                    if reader.wanted() != reader.owned:
+                        # A rebalance began while the batch before finished: this one's output
+                        # is confirmed (at least once) but neither persisted nor committed —
+                        # its partitions may be another worker's by now; they read it again.
+                        await loop.run_in_executor(None, output.deliver)
+                        reader.forget()
+                        continue
                     delivered = loop.run_in_executor(None, output.deliver)
-                    in_flight = asyncio.ensure_future(
-                        _finish(delivered, persist, reader, messages, started)
-                    )
-                elif in_flight is not None:
-                    in_flight, done = None, in_flight
-                    await done
+                    in_flight.start(_finish(delivered, persist, reader, messages, started))
+                else:
+                    await in_flight.drain()
                 if time.monotonic() - last_prune > PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     for dedup in dedups.values():
                         dedup.prune(now_ms)
         finally:
-            if in_flight is not None and not in_flight.done():
-                await asyncio.wait([in_flight], timeout=30)  # let the last batch commit
+            try:
+                await in_flight.drain(timeout=30)  # let the last batch commit
+            except Exception:  # stopping anyway: its input is read again
+                log.exception("the last batch failed; its records are read again")
             reader.close()
 
     return app
+
+
+class InFlight:
+    """The one batch whose output is being acknowledged and whose input is then committed."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Future[None] | None = None
+
+    def start(self, finish: Coroutine[Any, Any, None]) -> None:
+        if self._task is not None:
+            raise RuntimeError("a batch is still in flight")
+        self._task = asyncio.ensure_future(finish)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the batch in flight to commit; its failure is raised (the worker stops
+        and its input is read again). After `timeout`, cancel it rather than let it commit
+        late, for partitions that may have moved on (at least once: they are read again)."""
+        task = self._task
+        if task is None:
+            return
+        done, _ = await asyncio.wait([task], timeout=timeout)  # several may wait: the revoke
+        if self._task is task:  # handler and the loop
+            self._task = None
+        if not done:
+            task.cancel()
+            log.warning("the batch in flight took over %.0f s; cancelled, not committed", timeout)
+            return
+        task.result()
 
 
 def _route(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from schemas import catalog
 
@@ -68,6 +68,8 @@ class DirectReader:
         if partitions:
             committed = self.consumer.committed(partitions, timeout=30)
             for tp in committed:
+                if tp.error is not None:  # not "none committed": starting over would replay
+                    raise KafkaException(tp.error)  # days of raw past the dedup window
                 if tp.offset < 0:
                     tp.offset = OFFSET_BEGINNING
             self.consumer.assign(committed)
@@ -96,6 +98,12 @@ class DirectReader:
                 offsets=[TopicPartition(t, p, end) for (t, p), end in ends.items()],
                 asynchronous=False,
             )
+
+    def forget(self) -> None:
+        """Drop the assignment: the next `sync` assigns again from the committed offsets (what
+        was read since, and not processed, is read again)."""
+        self.consumer.unassign()
+        self.owned = frozenset()
 
     def close(self) -> None:
         self.consumer.close()
