@@ -303,6 +303,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_cluster(self) -> Settings:
+        if self.clickhouse_cluster and not self.clickhouse_replicated:
+            raise ValueError(
+                f"{env_name('clickhouse_cluster')}={self.clickhouse_cluster!r} needs "
+                f"{env_name('clickhouse_replicated')}=true: the migrations record and the sink's "
+                "in-flight ranges must be one shared table, not one per node"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
         if not self.clickhouse_dsn:

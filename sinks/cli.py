@@ -57,7 +57,13 @@ def _client(dsn: str, command: str) -> Any:
         sys.exit(2)
 
 
-def _migrate(client: Any, raw_ttl_days: int, dead_letter_ttl_days: int, command: str) -> list:
+def _migrate(
+    client: Any,
+    raw_ttl_days: int,
+    dead_letter_ttl_days: int,
+    command: str,
+    shrink_retention: bool = False,
+) -> list:
     from govpulse.settings import get_settings
     from sinks.migrations import MigrationError, migrate
 
@@ -69,6 +75,7 @@ def _migrate(client: Any, raw_ttl_days: int, dead_letter_ttl_days: int, command:
             dead_letter_ttl_days=dead_letter_ttl_days,
             replicated=settings.clickhouse_replicated,
             cluster=settings.clickhouse_cluster or None,
+            shrink_retention=shrink_retention,
         )
     except MigrationError as exc:
         click.echo(f"govpulse {command}: {exc}", err=True)
@@ -97,9 +104,18 @@ _DSN_OPTION = click.option(
 
 @click.command("migrate")
 @_ttl_options
+@click.option(
+    "--shrink-retention",
+    is_flag=True,
+    help="Apply a retention shorter than the tables have (deletes the older rows for good); "
+    "without it a shorter one is only reported.",
+)
 @_DSN_OPTION
 def migrate(
-    raw_ttl_days: int | None, dead_letter_ttl_days: int | None, clickhouse_dsn: str | None
+    raw_ttl_days: int | None,
+    dead_letter_ttl_days: int | None,
+    shrink_retention: bool,
+    clickhouse_dsn: str | None,
 ) -> None:
     """Create or update the ClickHouse tables and views (versioned, safe to run again)."""
     from govpulse.cli import settings_or_exit
@@ -109,7 +125,7 @@ def migrate(
     dead_letter_ttl_days = dead_letter_ttl_days or settings.dead_letter_ttl_days
     client = _client(clickhouse_dsn or settings.clickhouse_dsn, "migrate")
     try:
-        applied = _migrate(client, raw_ttl_days, dead_letter_ttl_days, "migrate")
+        applied = _migrate(client, raw_ttl_days, dead_letter_ttl_days, "migrate", shrink_retention)
     finally:
         client.close()
     for name in applied:

@@ -73,6 +73,13 @@ class DdlOptions:
         ):
             if isinstance(days, bool) or not isinstance(days, int) or days < 1:
                 raise ValueError(f"migrate({setting}={days!r}): expected a whole number >= 1")
+        if self.cluster and not self.replicated:
+            # schema_migrations and sink_batches would be one per node: a run or a sink through
+            # another node would not see what was applied or which ranges are in flight
+            raise ValueError(
+                f"migrate(cluster={self.cluster!r}) needs replicated=True "
+                "(GOVPULSE_CLICKHOUSE_REPLICATED=true): the bookkeeping tables must be shared"
+            )
 
     def substitutions(self) -> dict[str, str]:
         """Template variable → SQL text."""
@@ -174,9 +181,16 @@ def _check_applied(
 
 
 def _reconcile_retention(
-    client: Client, directory: Path | Traversable | None, options: DdlOptions
+    client: Client,
+    directory: Path | Traversable | None,
+    options: DdlOptions,
+    shrink_retention: bool,
 ) -> None:
-    """Re-apply the TTL of tables whose retention differs from the wanted number of days."""
+    """Re-apply the TTL of tables whose retention differs from the wanted number of days.
+
+    Longer retention is applied; shorter only with `shrink_retention` (it deletes rows for
+    good): a process started without the setting must not cut what an operator set.
+    """
     retention = _ddl_dir(directory).joinpath(_RETENTION)
     if not retention.is_file():
         return
@@ -191,9 +205,18 @@ def _reconcile_retention(
             parameters={"d": database, "t": table},
         ).result_rows
         current = _TTL_DAYS.search(rows[0][0]) if rows else None
-        if current is None or current["days"] != match["days"]:
-            log.info("setting retention of %s to %s days", match["table"], match["days"])
-            client.command(statement)
+        if current is not None and current["days"] == match["days"]:
+            continue
+        shrinking = current is not None and int(match["days"]) < int(current["days"])
+        if shrinking and not shrink_retention:
+            log.warning(
+                "%s keeps rows %s days, more than the %s days configured: kept (shrinking "
+                "deletes rows; run `govpulse migrate --shrink-retention` to do it)",
+                match["table"], current["days"], match["days"],
+            )  # fmt: skip
+            continue
+        log.info("setting retention of %s to %s days", match["table"], match["days"])
+        client.command(statement)
 
 
 def migrate(
@@ -205,6 +228,7 @@ def migrate(
     replicated: bool = False,
     cluster: str | None = None,
     directory: Path | Traversable | None = None,
+    shrink_retention: bool = False,
 ) -> list[str]:
     """Apply pending migrations in version order; return their names (empty: up to date).
 
@@ -232,13 +256,27 @@ def migrate(
         if migration.version in applied:
             continue
         log.info("applying migration %s to %s", migration.filename, db)
-        for statement in migration.statements(options):
-            client.command(statement)
+        for number, statement in enumerate(migration.statements(options), start=1):
+            try:
+                client.command(statement)
+            except Exception as error:
+                raise MigrationError(
+                    f"{migration.filename}, statement {number} ({_first_line(statement)}): "
+                    f"{error}. The file is not recorded as applied; what its earlier statements "
+                    "created stays (IF NOT EXISTS skips it on the next run): drop it first if "
+                    "you change those statements"
+                ) from error
         client.insert(
             f"{db}.schema_migrations",
             [[migration.version, migration.name, migration.checksum]],
             column_names=["version", "name", "checksum"],
         )
         done.append(migration.name)
-    _reconcile_retention(client, directory, options)
+    _reconcile_retention(client, directory, options, shrink_retention)
     return done
+
+
+def _first_line(statement: str) -> str:
+    lines = (ln.strip() for ln in statement.splitlines())
+    line = next((ln for ln in lines if ln and not ln.startswith("--")), "")
+    return line if len(line) <= 80 else line[:77] + "..."

@@ -213,23 +213,50 @@ def test_pending_migrations_apply_in_order_after_earlier_ones(clickhouse, unique
     ]
 
 
-def test_a_changed_retention_is_applied_to_existing_tables(clickhouse, unique_name):
+def test_a_changed_retention_is_applied_to_existing_tables_but_shrunk_only_when_asked(
+    clickhouse, unique_name, caplog
+):
     database = unique_name("gp_ttl")
+
+    def ttl() -> dict[str, str]:
+        return {
+            name: re.search(r"toIntervalDay\((\d+)\)", query)[1]
+            for name, query in clickhouse.query(
+                "SELECT name, create_table_query FROM system.tables "
+                "WHERE database = {d:String} AND create_table_query LIKE '% TTL %'",
+                parameters={"d": database},
+            ).result_rows
+        }
+
+    def expected(raw: str, dead: str) -> dict[str, str]:
+        events = {table_for(t): raw for t in EVENT_TYPES}
+        return {**events, "dead_letters": dead, "sink_batches": "1"}
+
     migrate(clickhouse, database=database)
-    assert migrate(clickhouse, database=database, raw_ttl_days=30, dead_letter_ttl_days=7) == []
-    ttl = {
-        name: re.search(r"toIntervalDay\((\d+)\)", query)[1]
-        for name, query in clickhouse.query(
-            "SELECT name, create_table_query FROM system.tables "
-            "WHERE database = {d:String} AND create_table_query LIKE '% TTL %'",
-            parameters={"d": database},
-        ).result_rows
-    }
-    assert ttl == {
-        **{table_for(t): "30" for t in EVENT_TYPES},
-        "dead_letters": "7",
-        "sink_batches": "1",
-    }
+    assert migrate(clickhouse, database=database, raw_ttl_days=800, dead_letter_ttl_days=60) == []
+    assert ttl() == expected("800", "60")  # longer: applied
+    migrate(clickhouse, database=database)  # a process started without the settings
+    assert ttl() == expected("800", "60")  # shorter: kept, and said
+    assert "more than the 400 days configured: kept" in caplog.text
+    migrate(
+        clickhouse, database=database, raw_ttl_days=30, dead_letter_ttl_days=7,
+        shrink_retention=True,
+    )  # fmt: skip
+    assert ttl() == expected("30", "7")
+
+
+def test_a_failing_statement_names_its_file_and_is_not_recorded(clickhouse, unique_name, tmp_path):
+    directory = tmp_path / "ddl"
+    directory.mkdir()
+    (directory / "0001_broken.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS ${db}.fine (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
+        "CREATE TABLE IF NOT EXISTS ${db}.broken (x UInt8) ENGINE = NoSuchEngine;\n"
+    )
+    database = unique_name("gp_broken")
+    with pytest.raises(MigrationError, match=r"0001_broken\.sql, statement 2 \(CREATE TABLE"):
+        migrate(clickhouse, database=database, directory=directory)
+    recorded = clickhouse.query(f"SELECT count() FROM {database}.schema_migrations").result_rows
+    assert recorded == [(0,)]
 
 
 # --- drift guard: every clean-schema field has a column of the right type -------------------------
@@ -543,13 +570,10 @@ def test_replicated_cluster_ddl_uses_local_replicated_tables_behind_distributed_
     )
 
 
-def test_cluster_without_replication_shards_plain_merge_trees():
-    statements = _all_statements(DdlOptions(database="gp", cluster="c1"))
-    text = "\n".join(statements)
-    assert "Replicated" not in text
-    assert (
-        "ENGINE = Distributed(c1, gp, events_service_request_local, cityHash64(event_id))" in text
-    )
+def test_a_cluster_without_replication_is_refused():
+    """Its bookkeeping (applied migrations, the sink's in-flight ranges) would be per node."""
+    with pytest.raises(ValueError, match="needs replicated=True"):
+        DdlOptions(database="gp", cluster="c1")
 
 
 def test_replicated_bookkeeping_is_shared_by_every_shard():

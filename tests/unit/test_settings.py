@@ -29,6 +29,7 @@ def test_a_server_dsn_is_kept_as_given(monkeypatch):
         ("GOVPULSE_CLICKHOUSE_DSN", "mysql://x", "chdb:///path"),
         ("GOVPULSE_KAFKA_SESSION_TIMEOUT_MS", "soon", "valid integer"),
         ("GOVPULSE_LOG_LEVEL", "LOUD", "DEBUG"),
+        ("GOVPULSE_CLICKHOUSE_CLUSTER", "govpulse", "GOVPULSE_CLICKHOUSE_REPLICATED=true"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch, variable, value, expected):
