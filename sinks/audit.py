@@ -60,6 +60,8 @@ class TypeAudit:
     stored_rows: int = 0  # rows in events_<type>
     stored_ids: int = 0  # distinct event ids in events_<type>
     stored_dead_letters: int = 0  # distinct raw positions in dead_letters
+    dead_letter_records: int = 0  # dlq records, the processor's replays included
+    stored_dead_letter_rows: int = 0  # rows in dead_letters (one per dlq record)
     replayed: int = 0  # outcome records beyond one per raw position (at-least-once)
     ranges: dict[int, list[int]] = field(default_factory=dict)
 
@@ -90,6 +92,11 @@ class TypeAudit:
             found.append(
                 f"dead_letters holds {self.stored_dead_letters} raw records, "
                 f"dlq.{self.event_type} has {self.dead_lettered}"
+            )
+        if self.stored_dead_letter_rows > self.dead_letter_records:
+            found.append(
+                f"dead_letters holds {self.stored_dead_letter_rows} rows for "
+                f"{self.dead_letter_records} dlq records: dead letters inserted twice"
             )
         return found
 
@@ -272,7 +279,10 @@ class _Outcomes:
                 self.audit.clean_records += 1
                 self.ids.add(message.key())
         else:
-            self.records += self.mark(_lineage(message), DEAD if stage == "dlq" else DUP)
+            marked = self.mark(_lineage(message), DEAD if stage == "dlq" else DUP)
+            self.records += marked
+            if stage == "dlq":
+                self.audit.dead_letter_records += marked
 
     def result(self) -> TypeAudit:
         audit = self.audit
@@ -324,12 +334,17 @@ def stored_counts(client: Any, event_type: str, ranges: Ranges) -> dict[str, int
     rows, ids = client.query(
         f"SELECT count(), uniqExact(event_id) FROM {table_for(event_type)} WHERE {condition}"
     ).result_rows[0]
-    dead = client.query(
-        "SELECT uniqExact(source_partition, source_offset) FROM dead_letters "
+    dead, dead_rows = client.query(
+        "SELECT uniqExact(source_partition, source_offset), count() FROM dead_letters "
         f"WHERE event_type = {{t:String}} AND source_topic = {{s:String}} AND ({condition})",
         parameters={"t": event_type, "s": catalog.raw_topic(event_type)},
-    ).result_rows[0][0]
-    return {"stored_rows": int(rows), "stored_ids": int(ids), "stored_dead_letters": int(dead)}
+    ).result_rows[0]
+    return {
+        "stored_rows": int(rows),
+        "stored_ids": int(ids),
+        "stored_dead_letters": int(dead),
+        "stored_dead_letter_rows": int(dead_rows),
+    }
 
 
 # -- both ----------------------------------------------------------------------------------------
@@ -341,15 +356,31 @@ def audit(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[TypeAudit]:
-    """Audit every type; `stored(event_type, ranges)` is `stored_counts` on some client."""
-    topics = [f"{stage}.{t}" for t in event_types for stage in ("raw", "clean", "dlq", "dup")]
-    ends = topic_ends(bootstrap, topics)
-    ranges = raw_ranges(bootstrap, ends, event_types, since, until)
-    results = topic_counts(bootstrap, ends, ranges, writer_schema)
+    """Audit every type; `stored(event_type, ranges)` is `stored_counts` on some client.
+
+    ClickHouse is read before the outcome topics' ends are taken: the sink inserts a record
+    only after it is on its clean topic, so on a live pipeline ClickHouse can be behind what
+    is counted, never ahead — an in-flight record reads "sink behind", not "inserted twice".
+    """
+    raw_topics = [catalog.raw_topic(t) for t in event_types]
+    raw_ends = topic_ends(bootstrap, raw_topics)
+    if missing := sorted(set(raw_topics) - {topic for topic, _ in raw_ends}):
+        raise MissingTopic(
+            f"no topic {', '.join(missing)} at {bootstrap}: wrong GOVPULSE_BOOTSTRAP_SERVERS, "
+            "or nothing of these types was ever produced (`govpulse topics` creates them)"
+        )
+    ranges = raw_ranges(bootstrap, raw_ends, event_types, since, until)
+    stored_now = {t: stored(t, ranges[t]) for t in event_types}
+    outcome_topics = [f"{stage}.{t}" for t in event_types for stage in ("clean", "dlq", "dup")]
+    results = topic_counts(bootstrap, topic_ends(bootstrap, outcome_topics), ranges, writer_schema)
     for event_type, result in results.items():
-        for name, value in stored(event_type, ranges[event_type]).items():
+        for name, value in stored_now[event_type].items():
             setattr(result, name, value)
     return [results[t] for t in event_types]
+
+
+class MissingTopic(RuntimeError):
+    """A raw topic of an audited type does not exist on the broker."""
 
 
 COLUMNS = (

@@ -21,6 +21,10 @@ def _types(value: str) -> tuple[str, ...]:
     chosen = tuple(t.strip() for t in value.split(",") if t.strip())
     if unknown := set(chosen) - set(EVENT_TYPES):
         raise click.BadParameter(f"unknown event types {sorted(unknown)}", param_hint="--types")
+    if not chosen:
+        known = ", ".join(EVENT_TYPES)
+        message = f"no event type given; expected some of {known}"
+        raise click.BadParameter(message, param_hint="--types")
     return chosen
 
 
@@ -277,6 +281,10 @@ def audit(
         start, end = _when(since, "--since"), _when(until, "--until")
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    if start is not None and end is not None and start >= end:
+        raise click.BadParameter(
+            f"--since {start.isoformat()} is not before --until {end.isoformat()}: nothing to audit"
+        )
     client = _client(clickhouse_dsn or settings.clickhouse_dsn, "audit")
     schemas = WriterSchemas(registry_client(settings.registry_url))
     deadline = time.monotonic() + wait

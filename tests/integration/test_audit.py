@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from embedded.broker import EmbeddedBroker
 from embedded.process import free_port
 from producers.defects import Defect, Outcome
 from schemas import catalog
@@ -144,7 +145,24 @@ def test_audit_balances_and_clickhouse_holds_each_clean_event_once(pipeline):
         # ClickHouse distinct event ids = rows = clean events
         assert counts["stored_ids"] == counts["stored_rows"] == counts["clean"] > 0
         assert counts["stored_dead_letters"] == counts["dead_lettered"]
+        assert counts["stored_dead_letter_rows"] == counts["dead_letter_records"] > 0
     assert "MISMATCH" not in stderr
+
+
+def test_audit_refuses_what_would_audit_nothing(pipeline, tmp_path):
+    """No type, an empty time range or a broker without the raw topics is an error, not an
+    "ok" over zero records."""
+    _, env, _, _, _ = pipeline
+    code, _, stderr = audit(env, "--types", " ")
+    assert code == 2 and "no event type given" in stderr
+    code, _, stderr = audit(env, "--since", "1h", "--until", "2h")
+    assert code == 2 and "is not before --until" in stderr
+    elsewhere = EmbeddedBroker("127.0.0.1", free_port(), tmp_path).start()
+    try:
+        code, _, stderr = audit({**env, "GOVPULSE_BOOTSTRAP_SERVERS": elsewhere.bootstrap})
+    finally:
+        elsewhere.stop()
+    assert code == 2 and "no topic raw." in stderr and "GOVPULSE_BOOTSTRAP_SERVERS" in stderr
 
 
 def test_audit_of_a_time_range_before_any_traffic_is_empty_and_balanced(pipeline):

@@ -17,6 +17,8 @@ def balanced(**changes) -> TypeAudit:
         stored_rows=92,
         stored_ids=90,
         stored_dead_letters=6,
+        dead_letter_records=7,  # one dead letter written twice by a replaying worker
+        stored_dead_letter_rows=7,
     )
     for name, value in changes.items():
         setattr(audit, name, value)
@@ -40,6 +42,8 @@ def test_missing_and_doubled_rows_are_told_apart():
 def test_distinct_ids_and_dead_letters_are_compared():
     assert "distinct event ids" in balanced(stored_ids=89).problems[0]
     assert "dead_letters holds 5" in balanced(stored_dead_letters=5).problems[0]
+    [doubled] = balanced(stored_dead_letter_rows=8).problems
+    assert "dead letters inserted twice" in doubled
 
 
 def test_the_table_marks_each_type_and_lists_the_problems():
@@ -58,7 +62,7 @@ class _FakeClient:
 
     def query(self, sql: str, parameters=None):
         self.queries.append(sql)
-        rows = [(7, 6)] if "events_" in sql else [(2,)]
+        rows = [(7, 6)] if "events_" in sql else [(2, 3)]
         return type("Result", (), {"result_rows": rows})()
 
 
@@ -67,7 +71,12 @@ def test_stored_counts_read_only_the_audited_raw_positions():
 
     client = _FakeClient()
     counts = stored_counts(client, "complaint", {0: (10, 20), 1: (0, 0)})
-    assert counts == {"stored_rows": 7, "stored_ids": 6, "stored_dead_letters": 2}
+    assert counts == {
+        "stored_rows": 7,
+        "stored_ids": 6,
+        "stored_dead_letters": 2,
+        "stored_dead_letter_rows": 3,
+    }
     condition = "source_partition = 0 AND source_offset >= 10 AND source_offset < 20"
     assert condition in client.queries[0]
     assert "source_partition = 1" not in client.queries[0]  # an empty range selects nothing
