@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import stat
+import uuid
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -70,6 +71,11 @@ class EmbeddedBroker:
                 url,
                 "--storage-engine",
                 "memory://tansu/",
+                # memory storage: every start is a new, empty cluster whose offsets begin at 0
+                # again, so it gets a new id; the sink scopes what it records in ClickHouse
+                # about offsets by this id (sinks/sink.py)
+                "--cluster-id",
+                f"govpulse-{uuid.uuid4().hex[:12]}",
             ],
             log_dir / "broker.log",
         )

@@ -38,8 +38,10 @@ class RangeUnavailable(RuntimeError):
 
 
 def parse_token(token: str) -> tuple[str, list[TokenRange]]:
-    """`<table>|topic:partition:first-last,…` → (table, ranges). ValueError when malformed."""
+    """`<table>[@<scope>]|topic:partition:first-last,…` → (table, ranges). ValueError when
+    malformed."""
     table, sep, body = token.partition("|")
+    table = table.partition("@")[0]
     if not sep or not table or not body:
         raise ValueError(f"not a sink insert token: {token!r}")
     ranges = []

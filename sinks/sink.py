@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -104,8 +105,24 @@ class Sink:
                 f"max_rows={max_rows}, max_wait_ms={max_wait_ms}: expected 1 <= max_rows <= "
                 f"{MAX_ROWS_LIMIT:,} (an insert must stay one ClickHouse block), max_wait_ms >= 1"
             )
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": session_timeout_ms,
+                "heartbeat.interval.ms": max(500, session_timeout_ms // 4),
+                "fetch.wait.max.ms": 20,  # idle long-poll: bounds the wait for new records
+                "queued.max.messages.kbytes": 65536,  # prefetch bound (purged while paused)
+                "log_level": 3,
+                **(consumer_config or {}),
+            }
+        )
+        self.scope = _cluster_scope(self.consumer, bootstrap)
+        ledger = f"{group_id}@{self.scope}" if self.scope else group_id  # sink_batches' group
         schemas = WriterSchemas(registry_client(registry_url))
-        self.store = SinkStore(client, schemas, group_id)
+        self.store = SinkStore(client, schemas, ledger)
         self.max_rows = max_rows
         self.max_wait = max_wait_ms / 1000
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
@@ -124,7 +141,7 @@ class Sink:
         )
         self.writer = Writer(
             self.store,
-            insert_stores=[SinkStore(c, schemas, group_id) for c in insert_clients],
+            insert_stores=[SinkStore(c, schemas, ledger) for c in insert_clients],
             backoff_s=backoff_s,
             max_backoff_s=max_backoff_s,
             give_up_after=give_up_after,
@@ -143,20 +160,6 @@ class Sink:
         self._paused = False
         self._closing = self._closed = False
         self._errors_logged: set[str] = set()
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": session_timeout_ms,
-                "heartbeat.interval.ms": max(500, session_timeout_ms // 4),
-                "fetch.wait.max.ms": 20,  # idle long-poll: bounds the wait for new records
-                "queued.max.messages.kbytes": 65536,  # prefetch bound (purged while paused)
-                "log_level": 3,
-                **(consumer_config or {}),
-            }
-        )
         self.consumer.subscribe(
             list(self._kinds),
             on_assign=self._on_assign,
@@ -335,7 +338,10 @@ class Sink:
             kind, event_type = self._kinds[batch.topic]
             table = table_for(event_type) if kind == "clean" else DEAD_LETTERS
             if table not in groups:
-                groups[table] = InsertGroup(table, event_type if kind == "clean" else None, [])
+                dead = kind != "clean"
+                groups[table] = InsertGroup(
+                    table, None if dead else event_type, [], scope=self.scope
+                )
             groups[table].batches.append(batch)
         return list(groups.values())
 
@@ -496,3 +502,20 @@ class Sink:
             total += lag
             metrics.SINK_CONSUMER_LAG.labels(topic, str(partition)).set(lag)
         self._lag = total
+
+
+def _cluster_scope(consumer: Consumer, bootstrap: str, timeout: float = 30.0) -> str:
+    """The Kafka cluster's id, as the sink scopes tokens and recorded ranges by it.
+
+    Offsets name records only within one cluster: the embedded broker starts a new, empty
+    one (offsets from 0 again) every time, and without the scope the ranges and tokens of the
+    last run would be taken for this run's — replayed, and new inserts dropped as duplicates.
+    """
+    try:
+        cluster = consumer.list_topics(timeout=timeout).cluster_id or ""
+    except KafkaException as error:
+        raise RuntimeError(
+            f"cannot read the Kafka cluster's metadata at {bootstrap} (GOVPULSE_BOOTSTRAP_SERVERS)"
+            f": {error}"
+        ) from None
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", cluster)

@@ -61,6 +61,7 @@ class InsertGroup:
     replay_token: str = ""  # re-inserting an interrupted insert under its token
     fetched: list[Batch] = field(default_factory=list)  # its other ranges, read back
     set_aside: list[Batch] = field(default_factory=list)  # replayed, found stored: commit only
+    scope: str = ""  # the Kafka cluster's id: offsets of another cluster are other records
 
     @property
     def rows(self) -> int:
@@ -68,10 +69,12 @@ class InsertGroup:
 
     @property
     def token(self) -> str:
-        """`<table>|topic:partition:first-last,…`: the same batches always give the same token."""
+        """`<table>[@<scope>]|topic:partition:first-last,…`: the same batches of the same Kafka
+        cluster always give the same token."""
         if self.replay_token:
             return self.replay_token
-        return f"{self.table}|" + ",".join(b.describe() for b in in_token_order(self.batches))
+        table = f"{self.table}@{self.scope}" if self.scope else self.table
+        return f"{table}|" + ",".join(b.describe() for b in in_token_order(self.batches))
 
     def split_replays(self) -> list[InsertGroup]:
         """This group without its token-replayed batches, then one group per original insert."""
@@ -83,10 +86,13 @@ class InsertGroup:
             return [self]
         replayed = {id(b) for batches in by_token.values() for b in batches}
         rest = InsertGroup(
-            self.table, self.event_type, [b for b in self.batches if id(b) not in replayed]
+            self.table,
+            self.event_type,
+            [b for b in self.batches if id(b) not in replayed],
+            scope=self.scope,
         )
         return [rest] + [
-            InsertGroup(self.table, self.event_type, batches, replay_token=token)
+            InsertGroup(self.table, self.event_type, batches, replay_token=token, scope=self.scope)
             for token, batches in sorted(by_token.items())
         ]
 

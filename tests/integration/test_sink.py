@@ -452,6 +452,36 @@ def test_a_replay_whose_other_ranges_are_gone_stores_nothing_twice(
     assert all(counted < rows for rows, counted in gaps.values())  # short, never doubled
 
 
+def test_a_restarted_embedded_broker_is_a_new_cluster_and_its_offsets_are_new_records(
+    broker, registry, pool, filled, database, tmp_path
+):
+    """`govpulse up` again on the same store: the embedded broker starts empty, offsets from 0.
+    What the last run recorded about its offsets (ranges never committed, insert tokens) must
+    not be taken for this run's records: none replayed, none dropped as a duplicate."""
+    client = database()
+    group = f"sink-{uuid.uuid4().hex[:8]}"
+    before = topic_total(broker.bootstrap, "clean")
+    last_run = SinkThatNeverCommits(
+        client, broker.bootstrap, registry.url, group_id=group, max_rows=2_000
+    )
+    with running(last_run):  # it dies, as far as Kafka knows, before any commit
+        wait_for(lambda: last_run.stats.rows_total >= before + DEAD_LETTERS, 60, "every row")
+    assert stored(client) == (before, before)
+
+    restarted = EmbeddedBroker("127.0.0.1", free_port(), tmp_path).start()
+    try:
+        ensure_topics(restarted.bootstrap, 4)
+        fill(restarted, registry, pool, FIRST_FILL + SECOND_FILL + THIRD_FILL, 2_000)
+        this_run = Sink(client, restarted.bootstrap, registry.url, group_id=group, max_rows=500)
+        assert this_run.scope != last_run.scope
+        with running(this_run):
+            wait_for(lambda: caught_up(restarted.bootstrap, group), 60, "this run to commit")
+        assert this_run.stats.replays_reinserted == this_run.stats.replays_skipped == 0
+    finally:
+        restarted.stop()
+    assert stored(client) == (before + 2_000, before + 2_000)
+
+
 def test_a_second_sink_joining_the_group_takes_over_partitions_without_loss_or_duplicates(
     broker, registry, pool, filled, database
 ):
