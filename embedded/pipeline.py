@@ -26,8 +26,15 @@ class GovpulseCommand:
     """`python -m govpulse <args>` with GOVPULSE_* set for the embedded stack."""
 
     def __init__(
-        self, name: str, component: str, args: list[str], settings: Settings, extra_env: dict
+        self,
+        name: str,
+        component: str,
+        args: list[str],
+        settings: Settings,
+        extra_env: dict,
+        grace: float = 10.0,
     ) -> None:
+        """`grace`: how long a stop waits for the process's own orderly shutdown."""
         env = {k: v for k, v in os.environ.items() if k != "GOVPULSE_METRICS_PORT"}
         env.update(
             GOVPULSE_DATA_DIR=str(settings.data_dir),
@@ -42,6 +49,7 @@ class GovpulseCommand:
             python_module_argv("govpulse", *args),
             settings.data_dir / "logs" / f"{component}.log",
             env,
+            grace,
         )
 
     def start(self, timeout: float = 30.0) -> GovpulseCommand:

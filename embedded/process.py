@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,10 @@ _PR_SET_PDEATHSIG = 1
 
 class ServiceError(RuntimeError):
     """A service of the embedded stack could not start or answer; the message says what to do."""
+
+
+class StartAborted(ServiceError):
+    """Asked to stop (Ctrl-C, SIGTERM) while a service was still starting."""
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -77,12 +82,15 @@ class ManagedProcess:
         argv: Sequence[str],
         log_path: Path,
         env: dict[str, str] | None = None,
+        grace: float = 10.0,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
+        self.abort: threading.Event | None = None  # set: stop waiting for readiness
+        self.grace = grace
 
     @property
     def pid(self) -> int | None:
@@ -99,6 +107,9 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 env=self.env,
                 preexec_fn=_die_with_parent,
+                # A group of its own: Ctrl-C in a terminal reaches `govpulse up` only, which
+                # stops the services in order (the broker last), not all at once.
+                process_group=0,
             )
         finally:
             log.close()
@@ -110,6 +121,8 @@ class ManagedProcess:
         """Poll `probe` until it returns True; fail early if the process exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.abort is not None and self.abort.is_set():
+                raise StartAborted(f"stopped while {self.name} was starting")
             if not self.running():
                 raise ServiceError(
                     f"{self.name} exited with code {self.proc.returncode if self.proc else '?'} "
@@ -124,14 +137,14 @@ class ManagedProcess:
             f"see {self.log_path}:\n{self.tail()}"
         )
 
-    def stop(self, grace: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL after `grace` seconds. Returns the exit code."""
+    def stop(self, grace: float | None = None) -> int | None:
+        """SIGTERM, then SIGKILL after `grace` seconds (default: the process's). Exit code."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(grace)
+                self.proc.wait(self.grace if grace is None else grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import IO, Protocol
 
 from embedded.broker import EmbeddedBroker
 from embedded.pipeline import EmbeddedPrometheus, GovpulseCommand, metrics_port
-from embedded.process import ManagedProcess, ServiceError
+from embedded.process import ManagedProcess, ServiceError, StartAborted
 from embedded.registry.service import EmbeddedRegistry
 from govpulse.clickhouse import chdb_directory
+from govpulse.serve import SINK_STOP_TIMEOUT_S
 from govpulse.settings import Settings, SettingsError
 from streams.keys import ensure_dev_key
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+LOOPBACK = {"127.0.0.1", "localhost"}  # IPv4: the services and their port checks
 
 
 class Service(Protocol):
@@ -32,9 +36,12 @@ class Stack:
     services: list[tuple[str, Service]] = field(default_factory=list)
     started: list[tuple[str, Service]] = field(default_factory=list)
 
-    def start(self, echo=print) -> None:
+    def start(self, echo=print, stop: threading.Event | None = None) -> None:
         try:
             for address, service in self.services:
+                service.process.abort = stop
+                if stop is not None and stop.is_set():
+                    raise StartAborted("stopped during start-up")
                 service.start()
                 self.started.append((address, service))
                 echo(f"  {service.process.name:<22} {address}  (pid {service.process.pid})")
@@ -92,7 +99,14 @@ def embedded_stack(settings: Settings) -> Stack:
                 if settings.clickhouse_http_port and chdb_directory(settings.clickhouse_dsn)
                 else ""
             ),
-            GovpulseCommand("sink + dashboard", "serve", ["serve"], settings, {}),
+            GovpulseCommand(
+                "sink + dashboard",
+                "serve",
+                ["serve"],
+                settings,
+                {},
+                grace=SINK_STOP_TIMEOUT_S + 10,  # the sink's last flush and commit
+            ),
         ),
     ]
     prometheus = EmbeddedPrometheus.binary()
@@ -119,6 +133,32 @@ def embedded_stack(settings: Settings) -> Stack:
     return Stack(services)
 
 
+def hold_data_dir(data_dir: Path) -> IO[str]:
+    """An exclusive lock on `data_dir` for this `govpulse up`, held while the file stays open.
+
+    A second `up` on the same directory would start a broker, registry and worker before its
+    `serve` failed on the store's lock, rewriting the first one's Prometheus config and
+    writing into its logs meanwhile.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(data_dir / "up.lock", "a+")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        raise ServiceError(
+            f"another `govpulse up` (pid {holder}) runs on {data_dir}; stop it, or give this "
+            "one its own GOVPULSE_DATA_DIR (and ports)"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
 def run_until_signalled(stack: Stack, echo=print) -> int:
     """Start `stack`, block until SIGINT/SIGTERM or a child dies, stop everything. Exit code."""
     stop = threading.Event()
@@ -126,7 +166,7 @@ def run_until_signalled(stack: Stack, echo=print) -> int:
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        stack.start(echo)
+        stack.start(echo, stop)
         echo("govpulse is up. Ctrl-C stops everything.")
         dead: ManagedProcess | None = None
         while not stop.wait(0.5):
@@ -136,6 +176,9 @@ def run_until_signalled(stack: Stack, echo=print) -> int:
                 break
         echo("stopping …")
         return 1 if dead else 0
+    except StartAborted:
+        echo("stopping …")
+        return 0
     except ServiceError as exc:
         echo(f"error: {exc}")
         return 1

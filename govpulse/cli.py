@@ -40,12 +40,13 @@ def up() -> None:
     (GOVPULSE_SIMULATE_RATE; 0 for none). Addresses come from the GOVPULSE_* settings;
     state and logs go under GOVPULSE_DATA_DIR.
     """
-    from embedded.stack import embedded_stack, run_until_signalled
+    from embedded.stack import embedded_stack, hold_data_dir, run_until_signalled
 
     settings = settings_or_exit()
     try:
         stack = embedded_stack(settings)
-    except Exception as exc:  # binary missing, bad address: say so, no traceback
+        held = hold_data_dir(settings.data_dir)  # noqa: F841 - the lock lives while it is open
+    except Exception as exc:  # binary missing, bad address, directory in use: say so
         click.echo(f"govpulse up: {exc}", err=True)
         sys.exit(2)
     click.echo(f"Starting the embedded stack (data and logs in {settings.data_dir}):")
