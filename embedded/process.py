@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+LOG_ROTATE_BYTES = 50 * 1024 * 1024  # a log past this at start is moved to <name>.1
 
 
 class ServiceError(RuntimeError):
@@ -98,6 +99,9 @@ class ManagedProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # one older log kept: runs append, never rotated
+            if self.log_path.stat().st_size > LOG_ROTATE_BYTES:
+                self.log_path.replace(self.log_path.with_name(self.log_path.name + ".1"))
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing to it
         try:
             self.proc = subprocess.Popen(

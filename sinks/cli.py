@@ -267,6 +267,9 @@ def audit(
 
     Reads the raw/clean/dlq/dup topics (counting distinct raw records, so the stream
     processor's at-least-once replays balance) and ClickHouse. Exits 1 on any mismatch.
+
+    The embedded broker starts empty on every `govpulse up`, while ClickHouse keeps the rows
+    of earlier runs under the same offsets: there, audit with --since the current start.
     """
     import time
 

@@ -50,3 +50,13 @@ def test_a_stop_asked_during_start_up_ends_the_wait_for_readiness(tmp_path):
         assert time.monotonic() - started < 5
     finally:
         child.stop(grace=1)
+
+
+def test_a_log_past_its_limit_is_moved_aside_when_its_process_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr("embedded.process.LOG_ROTATE_BYTES", 10)
+    child = sleeper(tmp_path)
+    child.log_path.write_text("an older run's lines\n")
+    child.start()
+    child.stop(grace=1)
+    assert (tmp_path / "s.log.1").read_text() == "an older run's lines\n"
+    assert "older run" not in child.log_path.read_text()
