@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
 from govpulse.kafka_config import client_config
@@ -62,6 +62,7 @@ class TypeAudit:
     stored_dead_letters: int = 0  # distinct raw positions in dead_letters
     dead_letter_records: int = 0  # dlq records, the processor's replays included
     stored_dead_letter_rows: int = 0  # rows in dead_letters (one per dlq record)
+    unreadable_clean: int = 0  # clean records whose lineage could not be decoded
     replayed: int = 0  # outcome records beyond one per raw position (at-least-once)
     ranges: dict[int, list[int]] = field(default_factory=dict)
 
@@ -92,6 +93,12 @@ class TypeAudit:
             found.append(
                 f"dead_letters holds {self.stored_dead_letters} raw records, "
                 f"dlq.{self.event_type} has {self.dead_lettered}"
+            )
+        if self.unreadable_clean:
+            found.append(
+                f"{self.unreadable_clean} records of clean.{self.event_type} could not be "
+                "decoded (not framed, or a schema id the registry lacks): their raw records "
+                "count as without outcome"
             )
         if self.stored_dead_letter_rows > self.dead_letter_records:
             found.append(
@@ -156,13 +163,25 @@ def topic_ends(
 
 
 Ends = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) → (low, end)
+OUTCOME_MARGIN_S = 600  # clock skew allowed between agencies and stream workers
 
 
-def _read(bootstrap: str, ends: Ends, timeout: float) -> Iterator[Message]:
-    """Every record of these partitions, from low to end, with one consumer."""
+def _read(
+    bootstrap: str, ends: Ends, timeout: float, from_ms: int | None = None
+) -> Iterator[Message]:
+    """Every record of these partitions, from low (or about `from_ms`) to end, one consumer.
+
+    With `from_ms` each partition starts at the broker's offset for that time: Kafka gives the
+    first record stamped at or after it; the embedded broker gives the start of the batch that
+    holds it, or less. Either way no record stamped at or after `from_ms` is skipped, and an
+    audit of the last half hour does not read the topics' whole retention.
+    """
     wanted = {key: end for key, (low, end) in ends.items() if end > low}
     if not wanted:
         return
+    starts = {key: ends[key][0] for key in wanted}
+    if from_ms is not None:
+        starts = _starts_at(bootstrap, ends, wanted, from_ms, timeout)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -173,7 +192,8 @@ def _read(bootstrap: str, ends: Ends, timeout: float) -> Iterator[Message]:
         }
     )
     try:
-        consumer.assign([TopicPartition(t, p, ends[(t, p)][0]) for t, p in wanted])
+        wanted = {key: end for key, end in wanted.items() if starts[key] < end}
+        consumer.assign([TopicPartition(t, p, starts[(t, p)]) for t, p in wanted])
         deadline = time.monotonic() + timeout
         while wanted:
             if time.monotonic() > deadline:
@@ -189,6 +209,30 @@ def _read(bootstrap: str, ends: Ends, timeout: float) -> Iterator[Message]:
                         del wanted[key]
     finally:
         consumer.close()
+
+
+def _starts_at(
+    bootstrap: str, ends: Ends, wanted: dict[tuple[str, int], int], from_ms: int, timeout: float
+) -> dict[tuple[str, int], int]:
+    """Per partition, where records stamped at or after `from_ms` begin (end: none there)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "govpulse-audit", "log_level": 0,
+         **client_config()}
+    )  # fmt: skip
+    try:
+        found = consumer.offsets_for_times(
+            [TopicPartition(t, p, from_ms) for t, p in wanted], timeout=timeout
+        )
+    finally:
+        consumer.close()
+    starts = {}
+    for tp in found:
+        key = (tp.topic, tp.partition)
+        low, end = ends[key]
+        if tp.error is not None:
+            raise KafkaException(tp.error)
+        starts[key] = end if tp.offset < 0 else min(end, max(low, tp.offset))
+    return starts
 
 
 def raw_ranges(
@@ -211,7 +255,7 @@ def raw_ranges(
         until_ms = int(until.timestamp() * 1000) if until else None
         first = {key: end for key, (_, end) in bounds.items()}  # no record in range: empty
         stop = dict(first)
-        for message in _read(bootstrap, bounds, timeout):
+        for message in _read(bootstrap, bounds, timeout, since_ms):
             key, offset = (message.topic(), message.partition()), message.offset()
             ts = message.timestamp()[1]
             if (since_ms is None or ts >= since_ms) and first[key] == bounds[key][1]:
@@ -275,7 +319,12 @@ class _Outcomes:
 
     def add(self, stage: str, message: Message) -> None:
         if stage == "clean":
-            if self.mark(self.lineage(message.value()), CLEAN):
+            try:
+                lineage = self.lineage(message.value() or b"")
+            except Exception:  # not framed, unknown schema id, not Avro: counted, not fatal
+                self.audit.unreadable_clean += 1
+                return
+            if self.mark(lineage, CLEAN):
                 self.audit.clean_records += 1
                 self.ids.add(message.key())
         else:
@@ -304,12 +353,18 @@ def topic_counts(
     ranges: dict[str, Ranges],
     writer_schema: Callable[[int], Any],
     timeout: float = 300.0,
+    since: datetime | None = None,
 ) -> dict[str, TypeAudit]:
-    """The Kafka side of the audit: one pass over every clean/dlq/dup partition."""
+    """The Kafka side of the audit: one pass over every clean/dlq/dup partition.
+
+    With `since`, from `OUTCOME_MARGIN_S` before it: an outcome is written after its raw
+    record, but by another machine's clock (the worker's, not the agency's).
+    """
     outcomes = {t: _Outcomes(t, r, writer_schema) for t, r in ranges.items()}
     stages = {f"{stage}.{t}": (stage, t) for t in ranges for stage in ("clean", "dlq", "dup")}
     outputs = {key: value for key, value in ends.items() if key[0] in stages}
-    for message in _read(bootstrap, outputs, timeout):
+    from_ms = None if since is None else int((since.timestamp() - OUTCOME_MARGIN_S) * 1000)
+    for message in _read(bootstrap, outputs, timeout, from_ms):
         stage, event_type = stages[message.topic()]
         outcomes[event_type].add(stage, message)
     return {t: o.result() for t, o in outcomes.items()}
@@ -372,7 +427,8 @@ def audit(
     ranges = raw_ranges(bootstrap, raw_ends, event_types, since, until)
     stored_now = {t: stored(t, ranges[t]) for t in event_types}
     outcome_topics = [f"{stage}.{t}" for t in event_types for stage in ("clean", "dlq", "dup")]
-    results = topic_counts(bootstrap, topic_ends(bootstrap, outcome_topics), ranges, writer_schema)
+    outcome_ends = topic_ends(bootstrap, outcome_topics)
+    results = topic_counts(bootstrap, outcome_ends, ranges, writer_schema, since=since)
     for event_type, result in results.items():
         for name, value in stored_now[event_type].items():
             setattr(result, name, value)

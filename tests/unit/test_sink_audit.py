@@ -80,3 +80,8 @@ def test_stored_counts_read_only_the_audited_raw_positions():
     condition = "source_partition = 0 AND source_offset >= 10 AND source_offset < 20"
     assert condition in client.queries[0]
     assert "source_partition = 1" not in client.queries[0]  # an empty range selects nothing
+
+
+def test_clean_records_that_cannot_be_decoded_are_a_problem_not_a_crash():
+    [problem] = balanced(unreadable_clean=2).problems
+    assert "2 records of clean.complaint could not be decoded" in problem
