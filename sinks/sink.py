@@ -489,13 +489,17 @@ class Sink:
     def _update_lag(self) -> None:
         self._lag_at = time.monotonic() + LAG_EVERY_S
         total = 0
+        # librdkafka's cached ends move only as partitions are fetched: while paused, ask the
+        # broker, or the lag (and ConsumerLagHigh) would stand still during a ClickHouse outage
+        ask = self._paused
         for key in self._assigned:
             topic, partition = key
             try:
                 low, high = self.consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), cached=True
+                    TopicPartition(topic, partition), timeout=1.0, cached=not ask
                 )
             except KafkaException:
+                ask = False  # the broker does not answer either: the cached ends this time
                 low, high = -1, -1
             end = max(high, self._seen_end.get(key, 0))
             lag = max(0, end - self._committed.get(key, max(low, 0)))
