@@ -96,16 +96,24 @@ class Window:
     start: int
     end: int
     step: int
+    now: float | None = None  # when it was taken: how much of the last bucket has passed
 
     @property
     def buckets(self) -> list[int]:
         return list(range(self.start, self.end, self.step))
 
+    def seconds_in(self, bucket: int) -> float:
+        """Seconds of `bucket` that have passed: its width, less for the one in progress (at
+        least 10 s, so a bucket's first seconds do not turn a few events into a spike)."""
+        if self.now is None or bucket + self.step <= self.now:
+            return float(self.step)
+        return min(float(self.step), max(10.0, self.now - bucket))
+
     @classmethod
     def of(cls, time_range: TimeRange, now: float | None = None) -> Window:
         now = time.time() if now is None else now
         end = (int(now) // time_range.step + 1) * time_range.step
-        return cls(end - time_range.seconds, end, time_range.step)
+        return cls(end - time_range.seconds, end, time_range.step, now)
 
 
 @dataclass(frozen=True)

@@ -405,13 +405,16 @@ class DashboardQueries:
             if t in index:
                 for event_type, events in zip(EVENT_TYPES, per_type, strict=True):
                     series[event_type][index[t]] = int(events)
-        # Per-minute rates: a bucket wider than a minute is divided by its minutes.
-        per_minute = window.step / 60
+        # Per-minute rates: a bucket is divided by its minutes — those that have passed, for
+        # the bucket in progress (by its full width it would read as a sudden drop).
+        minutes = [window.seconds_in(t) / 60 for t in buckets]
         return {
             **self._window_info(query, window),
             "t": buckets,
+            "last_bucket_seconds": round(minutes[-1] * 60, 1) if minutes else 0.0,
             "events_per_minute": {
-                t: [round(v / per_minute, 2) for v in values] for t, values in series.items()
+                t: [round(v / m, 2) for v, m in zip(values, minutes, strict=True)]
+                for t, values in series.items()
             },
         }
 
@@ -834,14 +837,23 @@ class DashboardQueries:
             if any_rows:
                 break
         window = DEAD_LETTER_WINDOW_MINUTES - 1
+        # Dead letters are counted by when the processor saw them, so the rate's events are too
+        # (by when they were stored, which is seconds later): counted by when they happened, a
+        # backlog of older events would leave the window empty and the rate at 100 %. Rows whose
+        # newest insert is in the window; the scan is bounded to minutes of the last 2 hours.
         recent_sql = self._sql(
             """
-            SELECT sum(events), quantileTDigestMerge(0.5)(pipeline_latency_ms)
+            SELECT
+                sumIf(events, minute >= toStartOfMinute(now()) - toIntervalMinute({dl:UInt32})),
+                sumIf(events, last_inserted_at >= toStartOfMinute(now())
+                                                  - toIntervalMinute({dl:UInt32})),
+                quantileTDigestMergeIf(0.5)(pipeline_latency_ms,
+                    minute >= toStartOfMinute(now()) - toIntervalMinute({dl:UInt32}))
             FROM $db.activity_minute
-            WHERE minute >= toStartOfMinute(now()) - toIntervalMinute({dl:UInt32})
+            WHERE minute >= now() - toIntervalHour(2)
             """
         )
-        recent_events, latency = self._rows(recent_sql, {"dl": window})[0]
+        recent_events, stored_events, latency = self._rows(recent_sql, {"dl": window})[0]
         dead_sql = self._sql(
             """
             SELECT event_type, reason, sum(dead_letters)
@@ -854,7 +866,7 @@ class DashboardQueries:
         dead_rows = self._rows(dead_sql, {"dl": window})
         dead = sum(int(n) for _, _, n in dead_rows)
         recent = int(recent_events)
-        seen = recent + dead
+        seen = int(stored_events) + dead
         return {
             "now_ms": int(now_ms),
             "newest_inserted_ms": int(newest_ms) if any_rows else None,
@@ -862,6 +874,7 @@ class DashboardQueries:
             "pipeline_latency_ms_p50": _number(latency),
             "window_minutes": DEAD_LETTER_WINDOW_MINUTES,
             "events": recent,
+            "events_stored": int(stored_events),
             "dead_letters": dead,
             "dead_letter_rate": round(dead / seen, 4) if seen else 0.0,
             "dead_letters_by_reason": [

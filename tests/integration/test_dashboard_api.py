@@ -186,8 +186,15 @@ def test_timeseries_has_one_point_per_bucket(loaded: Loaded, name: str, points: 
 
 
 def test_timeseries_of_the_hour_adds_up_to_the_overview(loaded: Loaded) -> None:
+    """Per-minute rates times the minutes each bucket covered so far: the minute in progress
+    is a rate over the seconds it has run, not diluted over a whole minute."""
     _, body = api(loaded, "/api/timeseries", range="1h")
-    assert sum(sum(s) for s in body["events_per_minute"].values()) == RECENT_EVENTS
+    last = body["last_bucket_seconds"] / 60
+    assert 10 / 60 <= last <= 1
+    events = sum(
+        sum(series[:-1]) + series[-1] * last for series in body["events_per_minute"].values()
+    )
+    assert events == pytest.approx(RECENT_EVENTS, abs=0.5)
 
 
 # The day view reads the hourly rollups, the hour view the per-minute ones; every recent event
@@ -223,9 +230,11 @@ def test_day_and_week_series_are_hourly_and_add_up_to_the_overview(loaded: Loade
     for name, total in (("24h", RECENT_EVENTS), ("7d", RECENT_EVENTS + OLD_EVENTS)):
         _, body = api(loaded, "/api/timeseries", range=name)
         assert body["step_seconds"] == steps[name] == 3600 and body["start"] % 3600 == 0
-        # Rates per minute, rounded to 0.01: each hourly bucket is off by at most 0.3 events.
-        per_hour = sum(sum(s) for s in body["events_per_minute"].values()) * 60
-        assert per_hour == pytest.approx(total, abs=0.3 * len(body["t"]) * len(EVENT_TYPES))
+        # Rates per minute, rounded to 0.01: each hourly bucket is off by at most 0.3 events;
+        # the hour in progress is a rate over the minutes it has run.
+        last = body["last_bucket_seconds"] / 60
+        events = sum(sum(s[:-1]) * 60 + s[-1] * last for s in body["events_per_minute"].values())
+        assert events == pytest.approx(total, abs=0.3 * len(body["t"]) * len(EVENT_TYPES))
         _, sessions = api(loaded, "/api/net-pracharat", range=name)
         assert sum(sessions["sessions_series"]) == sessions["sessions"]
     assert steps["15m"] == steps["1h"] == 60
@@ -391,6 +400,23 @@ def test_freshness_and_dead_letter_rate_are_green_after_recent_inserts(
     assert body["dead_letter_rate"] == pytest.approx(4 / 404, abs=1e-4)
     assert body["dead_letter_ok"] is True  # 1 % is under the default 5 %
     assert sum(r["dead_letters"] for r in body["dead_letters_by_reason"]) == 4
+
+
+def test_a_backlog_of_older_events_does_not_read_as_a_dead_letter_storm(
+    clickhouse, fresh_database: str
+) -> None:
+    """Events that happened 6-10 minutes ago, stored now (an agency back online), and a few
+    dead letters now: the rate compares what was stored in the same window, about 1 %."""
+    traffic = SyntheticTraffic(seed=63)
+    now = datetime.now(UTC)
+    old = traffic.events(1000, now - timedelta(minutes=10), now - timedelta(minutes=6))
+    insert_events(clickhouse, fresh_database, old)
+    insert_dead_letters(clickhouse, fresh_database, traffic.dead_letters(10, now, now))
+    with BackgroundServer(build_app(clickhouse, fresh_database, cache_seconds=0)) as server:
+        _, body, _ = get(server.url + "/api/freshness")
+    assert body["events_stored"] == 1000 and body["dead_letters"] == 10
+    assert body["dead_letter_rate"] == pytest.approx(10 / 1010, abs=1e-4)
+    assert body["dead_letter_ok"] is True
 
 
 def test_freshness_and_dead_letters_turn_red_past_their_thresholds(loaded: Loaded) -> None:
