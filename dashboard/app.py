@@ -136,6 +136,9 @@ class ResponseCache:
             if not task.cancelled() and task.exception() is None:
                 self._entries[key] = (born, task)
             elif not task.cancelled():
+                # the old answer is not served again: the next request computes, and shows
+                # ClickHouse's error rather than figures that silently stopped moving
+                self._entries.pop(key, None)
                 log.warning("background refresh of %s failed: %s", key, task.exception())
 
         future.add_done_callback(done)

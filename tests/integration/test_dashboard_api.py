@@ -653,6 +653,29 @@ def test_day_and_week_answers_are_served_stale_while_recomputed_in_the_backgroun
     assert computed == [1, 2]
 
 
+def test_a_stale_answer_is_not_served_again_once_its_refresh_failed() -> None:
+    """ClickHouse away: the next request gets the error, not figures that stopped moving."""
+    calls: list[int] = []
+
+    async def compute() -> int:
+        calls.append(1)
+        if len(calls) > 1:
+            raise ConnectionError("ClickHouse unreachable")
+        return 1
+
+    async def scenario() -> tuple[int, int]:
+        cache = ResponseCache()
+        first = await cache.get("k", compute, ttl=0.05, serve_stale=True)
+        await asyncio.sleep(0.06)
+        stale = await cache.get("k", compute, ttl=0.05, serve_stale=True)  # refresh fails
+        await asyncio.sleep(0.01)
+        with pytest.raises(ConnectionError):
+            await cache.get("k", compute, ttl=0.05, serve_stale=True)
+        return first, stale
+
+    assert asyncio.run(scenario()) == (1, 1)
+
+
 def test_a_database_name_that_is_not_an_identifier_is_refused(clickhouse) -> None:
     with pytest.raises(ValueError, match="identifier"):
         build_app(clickhouse, "default; DROP TABLE x")
