@@ -39,8 +39,8 @@ PRODUCER_QUEUED = Gauge(
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
-AGE_BUCKETS = (*LATENCY_BUCKETS, 60.0, 120.0, 300.0, 900.0)
-BATCH_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 50000)
+AGE_BUCKETS = (*LATENCY_BUCKETS, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0)
+BATCH_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 50000, 100000)  # sink max
 
 # -- process --------------------------------------------------------------------------------
 BUILD_INFO = Info(
@@ -97,7 +97,8 @@ SINK_INSERT_RETRIES = Counter(
 )
 SINK_INSERT_FAILURES = Counter(
     "govpulse_sink_insert_failures_total",
-    "Inserts given up after their retries (offsets stay uncommitted; the batch is replayed).",
+    "Inserts given up (at a revoke or close), or failing through another 8 attempts in a row; "
+    "offsets stay uncommitted and the batch is replayed.",
 )
 SINK_BATCH_ROWS = Histogram(
     "govpulse_sink_batch_rows", "Rows in one insert batch.", buckets=BATCH_BUCKETS

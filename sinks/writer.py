@@ -216,6 +216,7 @@ class Writer:
         log.warning("insert failed, not retried (%s): the batches are re-read "
                     "by the next owner of their partitions", error)  # fmt: skip
         self.unstored |= {b.key for g in cycle.groups for b in g.batches}
+        metrics.SINK_INSERT_FAILURES.inc()
 
     def _report(self, error: Exception, attempts: int, delay: float) -> None:
         if attempts % self.give_up_after == 0:
