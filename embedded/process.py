@@ -126,6 +126,7 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.abort is not None and self.abort.is_set():
+                self.stop()  # not in the stack's started list yet: nobody else stops it
                 raise StartAborted(f"stopped while {self.name} was starting")
             if not self.running():
                 raise ServiceError(

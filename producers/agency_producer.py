@@ -247,7 +247,7 @@ class AgencyProducer:
     def _sync_metrics(self) -> None:
         """Add the counts since the last sync to the Prometheus counters."""
         with self._lock:
-            for binding in self._bindings.values():
+            for binding in list(self._bindings.values()):  # the sender may add one meanwhile
                 for name, count in binding.unsynced.items():
                     if count:
                         getattr(binding, name).inc(count)

@@ -265,7 +265,8 @@ class Sink:
                      dropped, len(unstored))  # fmt: skip
         if not self._unplanned and self.batcher.rows and not self.writer.busy:
             self._submit(self.batcher.take(), final=True)
-            self.writer.wait(REVOKE_WAIT_S)
+            if not self.writer.wait(REVOKE_WAIT_S):
+                self.writer.abandon()  # the partitions move on now: it must not insert later
             self._collect()
 
     # -- batching ----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from streams.transform import Transformer
 log = logging.getLogger("govpulse.streams")
 APP_ID = "govpulse-streams"  # the default of GOVPULSE_STREAMS_APP_ID
 PRUNE_EVERY_S = 30.0
+CHANGELOG_TIMEOUT_S = 30.0  # dedup entries not acknowledged by then: the batch is not committed
 
 
 class TableDedup:
@@ -272,6 +273,8 @@ class InFlight:
             task.cancel()
             log.warning("the batch in flight took over %.0f s; cancelled, not committed", timeout)
             return
+        if task.cancelled():  # by the other waiter's timeout: read again, not a failure here
+            return
         task.result()
 
 
@@ -309,7 +312,8 @@ async def _finish(
     """
     await delivered
     sends = [send for each in persist for send in each()]  # on the loop: tables aren't thread-safe
-    await asyncio.gather(*sends)
+    # shielded: cancelling the batch must not cancel Faust's own futures (it completes them)
+    await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, sends)), CHANGELOG_TIMEOUT_S)
     await asyncio.get_running_loop().run_in_executor(None, reader.commit, messages)
     metrics.STREAMS_BATCH_SECONDS.observe(time.perf_counter() - started)
     metrics.STREAMS_BATCH_SIZE.observe(len(messages))

@@ -48,6 +48,7 @@ def test_a_stop_asked_during_start_up_ends_the_wait_for_readiness(tmp_path):
         with pytest.raises(StartAborted, match="while sleeper was starting"):
             child.wait_ready(lambda: False, timeout=30)
         assert time.monotonic() - started < 5
+        assert not child.running()  # stopped: not in the stack's list yet, nobody else would
     finally:
         child.stop(grace=1)
 
