@@ -13,7 +13,10 @@ import click
 
 from schemas.catalog import EVENT_TYPES
 
-_TTL_HELP = "Days raw event rows are kept (applied to existing tables too)."
+_TTL_HELP = (
+    "Days raw event rows are kept (applied to existing tables too; shortening them needs "
+    "`govpulse migrate --shrink-retention`)."
+)
 _DLQ_TTL_HELP = "Days dead-letter rows are kept."
 
 
