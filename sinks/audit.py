@@ -179,9 +179,6 @@ def _read(
     wanted = {key: end for key, (low, end) in ends.items() if end > low}
     if not wanted:
         return
-    starts = {key: ends[key][0] for key in wanted}
-    if from_ms is not None:
-        starts = _starts_at(bootstrap, ends, wanted, from_ms, timeout)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -192,6 +189,9 @@ def _read(
         }
     )
     try:
+        starts = {key: ends[key][0] for key in wanted}
+        if from_ms is not None:
+            starts = _starts_at(consumer, ends, wanted, from_ms, timeout)
         wanted = {key: end for key, end in wanted.items() if starts[key] < end}
         consumer.assign([TopicPartition(t, p, starts[(t, p)]) for t, p in wanted])
         deadline = time.monotonic() + timeout
@@ -212,19 +212,16 @@ def _read(
 
 
 def _starts_at(
-    bootstrap: str, ends: Ends, wanted: dict[tuple[str, int], int], from_ms: int, timeout: float
+    consumer: Consumer,
+    ends: Ends,
+    wanted: dict[tuple[str, int], int],
+    from_ms: int,
+    timeout: float,
 ) -> dict[tuple[str, int], int]:
     """Per partition, where records stamped at or after `from_ms` begin (end: none there)."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "govpulse-audit", "log_level": 0,
-         **client_config()}
-    )  # fmt: skip
-    try:
-        found = consumer.offsets_for_times(
-            [TopicPartition(t, p, from_ms) for t, p in wanted], timeout=timeout
-        )
-    finally:
-        consumer.close()
+    found = consumer.offsets_for_times(
+        [TopicPartition(t, p, from_ms) for t, p in wanted], timeout=timeout
+    )
     starts = {}
     for tp in found:
         key = (tp.topic, tp.partition)
@@ -422,7 +419,7 @@ def audit(
     if missing := sorted(set(raw_topics) - {topic for topic, _ in raw_ends}):
         raise MissingTopic(
             f"no topic {', '.join(missing)} at {bootstrap}: wrong GOVPULSE_BOOTSTRAP_SERVERS, "
-            "or nothing of these types was ever produced (`govpulse topics` creates them)"
+            "or nothing of these types was ever produced (`govpulse topics apply` creates them)"
         )
     ranges = raw_ranges(bootstrap, raw_ends, event_types, since, until)
     stored_now = {t: stored(t, ranges[t]) for t in event_types}
