@@ -843,12 +843,11 @@ class DashboardQueries:
         # newest insert is in the window; the scan is bounded to minutes of the last 2 hours.
         recent_sql = self._sql(
             """
+            WITH toStartOfMinute(now()) - toIntervalMinute({dl:UInt32}) AS since
             SELECT
-                sumIf(events, minute >= toStartOfMinute(now()) - toIntervalMinute({dl:UInt32})),
-                sumIf(events, last_inserted_at >= toStartOfMinute(now())
-                                                  - toIntervalMinute({dl:UInt32})),
-                quantileTDigestMergeIf(0.5)(pipeline_latency_ms,
-                    minute >= toStartOfMinute(now()) - toIntervalMinute({dl:UInt32}))
+                sumIf(events, minute >= since),
+                sumIf(events, last_inserted_at >= since),
+                quantileTDigestMergeIf(0.5)(pipeline_latency_ms, minute >= since)
             FROM $db.activity_minute
             WHERE minute >= now() - toIntervalHour(2)
             """

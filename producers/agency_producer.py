@@ -156,6 +156,7 @@ class AgencyProducer:
             topic = catalog.raw_topic(event_type)
             subject = catalog.subject(topic)
             schema = Schema(schema_json, "AVRO")
+            parsed = json.loads(schema_json)
             if self.auto_register:
                 schema_id = self._registry.register_schema(subject, schema)
             else:
@@ -163,11 +164,11 @@ class AgencyProducer:
             binding = _Binding(
                 topic,
                 schema_id,
-                compile_writer(json.loads(schema_json), header(schema_id), FILLED_IN),
+                compile_writer(parsed, header(schema_id), FILLED_IN),
                 metrics.PRODUCER_SENT.labels(event_type),
                 metrics.PRODUCER_DELIVERED.labels(event_type),
                 metrics.PRODUCER_FAILED.labels(event_type),
-                frozenset(f["name"] for f in json.loads(schema_json)["fields"]),
+                frozenset(f["name"] for f in parsed["fields"]),
             )
             self._bindings[event_type] = binding
             self._by_topic[topic] = binding
