@@ -266,21 +266,30 @@ def test_clickhouse_outage_pauses_consumption_loses_nothing_and_lag_recovers(
     assert stored(client) == (total, total)  # none lost, none twice
 
 
+def sink_in_an_outage(broker, registry, database, tmp_path, *, max_rows, backoff_s):
+    """A sink of a fresh group whose ClickHouse is away from the start (the fault file is
+    there): returns the fault file, the faulty client, the group and the sink."""
+    fault = tmp_path / "clickhouse-down"
+    fault.touch()
+    client = FlakyClient(database(), fault)
+    group = f"sink-{uuid.uuid4().hex[:8]}"
+    sink = Sink(
+        client, broker.bootstrap, registry.url, group_id=group, max_rows=max_rows,
+        backoff_s=backoff_s, max_backoff_s=backoff_s,
+    )  # fmt: skip
+    return fault, client, group, sink
+
+
 def test_closing_while_an_insert_is_given_up_commits_nothing_past_it(
     broker, registry, filled, database, tmp_path
 ):
     """Close during an outage that ends just then: the cycle in flight is given up, and the
     final flush, which now could insert, must not store and commit later records of the same
     partitions past it — the next sink would start after the records never stored."""
-    fault = tmp_path / "clickhouse-down"
-    fault.touch()
-    client = FlakyClient(database(), fault)
-    group = f"sink-{uuid.uuid4().hex[:8]}"
     expected = topic_total(broker.bootstrap, "clean")
-    sink = Sink(
-        client, broker.bootstrap, registry.url, group_id=group, max_rows=500,
-        backoff_s=30.0, max_backoff_s=30.0,
-    )  # fmt: skip
+    fault, client, group, sink = sink_in_an_outage(
+        broker, registry, database, tmp_path, max_rows=500, backoff_s=30.0
+    )
     with running(sink):
         wait_for(lambda: client.failures >= 1 and sink.stats.held > 0, 30, "a failed insert")
         fault.unlink()  # ClickHouse is back, but the cycle in flight waits out its backoff
@@ -506,15 +515,10 @@ def test_a_rebalance_during_an_outage_loses_nothing_and_doubles_nothing(
 ):
     """The first sink's insert keeps failing when a second sink joins: its revoked cycle is
     given up, the partitions move or come back, and every record still lands exactly once."""
-    fault = tmp_path / "clickhouse-down"
-    fault.touch()
-    client = FlakyClient(database(), fault)
-    group = f"sink-{uuid.uuid4().hex[:8]}"
     expected = topic_total(broker.bootstrap, "clean")
-    first = Sink(
-        client, broker.bootstrap, registry.url, group_id=group, max_rows=1_000,
-        backoff_s=2.0, max_backoff_s=2.0,
-    )  # fmt: skip
+    fault, client, group, first = sink_in_an_outage(
+        broker, registry, database, tmp_path, max_rows=1_000, backoff_s=2.0
+    )
     with running(first):
         wait_for(lambda: client.failures >= 1 and first.stats.held > 0, 30, "a failed insert")
         second = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=1_000)
