@@ -48,8 +48,8 @@ LATENCY = "dateDiff('millisecond', produced_at, inserted_at)"
 
 
 def _clean_total(bootstrap: str) -> int:
+    from govpulse.offsets import topic_ends
     from schemas import catalog
-    from sinks.audit import topic_ends
 
     ends = topic_ends(bootstrap, [catalog.clean_topic(t) for t in catalog.EVENT_TYPES])
     return sum(end - low for low, end in ends.values())

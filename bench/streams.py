@@ -21,7 +21,7 @@ from pathlib import Path
 from bench._stack import embedded_stack
 from bench.host import host_facts
 from embedded.process import free_port
-from govpulse.offsets import record_count
+from govpulse.offsets import record_counts
 from govpulse.topics import ensure_topics
 from monitoring.scrape import sample_total
 from producers.agency_producer import AgencyProducer
@@ -30,9 +30,8 @@ from schemas import catalog
 
 
 def routed(bootstrap: str, types: list[str]) -> int:
-    return sum(
-        record_count(bootstrap, f"{stage}.{t}") for t in types for stage in ("clean", "dlq", "dup")
-    )
+    topics = [f"{stage}.{t}" for t in types for stage in ("clean", "dlq", "dup")]
+    return sum(record_counts(bootstrap, topics).values())
 
 
 def consumed(port: int) -> int:

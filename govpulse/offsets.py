@@ -4,27 +4,32 @@ Tansu (v0.6.0-510f3e2) reports a partition's high watermark as the *first* offse
 last record batch + 1, not the last offset + 1: 7 records in one batch give high = 1.
 Reading from `high - 1` returns that whole last batch, whose last offset + 1 is the true end.
 On Kafka the same read returns exactly one record at `high - 1`, so the result is `high`:
-one code path, correct on both.
+one code path, correct on both. The read stops at each partition's end-of-partition event,
+so several topics cost one consumer and about one fetch round trip.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+Ends = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) → (low, end)
 
 
-def end_offsets(
+def topic_ends(
     bootstrap: str,
-    topic: str,
-    timeout: float = 10.0,
+    topics: Sequence[str],
+    timeout: float = 30.0,
     *,
     security: dict[str, Any] | None = None,
-) -> dict[int, tuple[int, int]]:
-    """partition → (low, end) for every partition of `topic`; end = last offset + 1.
+) -> Ends:
+    """(topic, partition) → (low, end) with end = last offset + 1; topics absent are left out.
 
     `security`: librdkafka TLS/SASL properties; default from this process's GOVPULSE_KAFKA_*.
+    Raises TimeoutError if a partition's end is not reached within `timeout`.
     """
     if security is None:
         from govpulse.kafka_config import client_config
@@ -36,36 +41,67 @@ def end_offsets(
             **security,
             "group.id": "govpulse-offsets",
             "enable.auto.commit": False,
+            "enable.partition.eof": True,
             "log_level": 0,
         }
     )
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
-        result: dict[int, tuple[int, int]] = {}
+        result: Ends = {}
         probe: list[TopicPartition] = []
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout)
-            result[partition] = (low, high)
-            if high > low:
-                probe.append(TopicPartition(topic, partition, high - 1))
-        if probe:
-            consumer.assign(probe)
-            pending = {tp.partition for tp in probe}
-            quiet_since, deadline = time.monotonic(), time.monotonic() + timeout
-            while pending and time.monotonic() < deadline:
-                message = consumer.poll(0.1)
-                if message is None or message.error() is not None:
-                    if time.monotonic() - quiet_since > 1.0:
-                        pending.clear()  # no more records behind the ones seen
-                    continue
-                quiet_since = time.monotonic()
-                low, end = result[message.partition()]
-                result[message.partition()] = (low, max(end, message.offset() + 1))
+        metadata = consumer.list_topics(timeout=timeout).topics
+        for topic in topics:
+            if topic not in metadata:
+                continue
+            for partition in metadata[topic].partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout
+                )
+                result[(topic, partition)] = (low, high)
+                if high > low:
+                    probe.append(TopicPartition(topic, partition, high - 1))
+        if not probe:
+            return result
+        consumer.assign(probe)
+        pending = {(tp.topic, tp.partition) for tp in probe}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"end offsets of {sorted(pending)} not found in {timeout} s")
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            key = (message.topic(), message.partition())
+            if message.error() is not None:
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(key)
+                continue
+            low, end = result[key]
+            result[key] = (low, max(end, message.offset() + 1))
         return result
     finally:
         consumer.close()
 
 
+def end_offsets(
+    bootstrap: str,
+    topic: str,
+    timeout: float = 10.0,
+    *,
+    security: dict[str, Any] | None = None,
+) -> dict[int, tuple[int, int]]:
+    """partition → (low, end) for every partition of `topic`; end = last offset + 1."""
+    ends = topic_ends(bootstrap, [topic], timeout, security=security)
+    return {partition: span for (_, partition), span in ends.items()}
+
+
+def record_counts(bootstrap: str, topics: Sequence[str], timeout: float = 30.0) -> dict[str, int]:
+    """topic → records in it now (true end − low summed over partitions); absent topics: 0."""
+    counts = dict.fromkeys(topics, 0)
+    for (topic, _), (low, end) in topic_ends(bootstrap, topics, timeout).items():
+        counts[topic] += end - low
+    return counts
+
+
 def record_count(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
     """Records in `topic` now: the sum over its partitions of true end − low offset."""
-    return sum(end - low for low, end in end_offsets(bootstrap, topic, timeout).values())
+    return record_counts(bootstrap, [topic], timeout)[topic]

@@ -29,10 +29,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
 from govpulse.kafka_config import client_config
+from govpulse.offsets import Ends, topic_ends
 from schemas import catalog
 from sinks.columns import table_for
 
@@ -109,60 +110,6 @@ class TypeAudit:
 
 
 # -- Kafka ---------------------------------------------------------------------------------------
-def topic_ends(
-    bootstrap: str, topics: Sequence[str], timeout: float = 30.0
-) -> dict[tuple[str, int], tuple[int, int]]:
-    """(topic, partition) → (low, end) with end = last offset + 1, for several topics at once.
-
-    The same probe as `govpulse.offsets.end_offsets` (read the last batch from high - 1, which
-    on Tansu reports the first offset of its last batch + 1), but it stops at each partition's
-    end-of-partition event instead of waiting for a quiet second per topic.
-    """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "govpulse-audit",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "log_level": 0,
-            **client_config(),
-        }
-    )
-    try:
-        result: dict[tuple[str, int], tuple[int, int]] = {}
-        probe = []
-        metadata = consumer.list_topics(timeout=timeout).topics
-        for topic in topics:
-            if topic not in metadata:
-                continue
-            for partition in metadata[topic].partitions:
-                tp = TopicPartition(topic, partition)
-                low, high = consumer.get_watermark_offsets(tp, timeout)
-                result[(topic, partition)] = (low, high)
-                if high > low:
-                    probe.append(TopicPartition(topic, partition, high - 1))
-        consumer.assign(probe)
-        pending = {(tp.topic, tp.partition) for tp in probe}
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"end offsets of {sorted(pending)} not found in {timeout} s")
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            key = (message.topic(), message.partition())
-            if message.error() is not None:
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    pending.discard(key)
-                continue
-            low, end = result[key]
-            result[key] = (low, max(end, message.offset() + 1))
-        return result
-    finally:
-        consumer.close()
-
-
-Ends = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) → (low, end)
 OUTCOME_MARGIN_S = 600  # clock skew allowed between agencies and stream workers
 
 

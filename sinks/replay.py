@@ -74,7 +74,7 @@ class RangeReader:
         consumer = self._consumer
         where = f"{topic}:{partition}:{first}-{last}"
         # Only the low watermark: Tansu reports the high one as its last batch's first offset
-        # + 1 (see sinks.audit.topic_ends), so it can be below an offset it holds.
+        # + 1 (see govpulse.offsets), so it can be below an offset it holds.
         low, _ = consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=self.timeout_s
         )

@@ -19,9 +19,9 @@ import pytest
 
 from embedded.broker import EmbeddedBroker
 from embedded.process import free_port
+from govpulse.offsets import topic_ends
 from producers.defects import Defect, Outcome
 from schemas import catalog
-from sinks.audit import topic_ends
 
 pytestmark = pytest.mark.integration
 GOVPULSE = [sys.executable, "-m", "govpulse"]

@@ -12,7 +12,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from govpulse.offsets import end_offsets
+from govpulse.offsets import topic_ends
 from schemas import catalog
 from schemas.wire_format import schema_id_of
 
@@ -25,15 +25,10 @@ KCAT_COMPAT = ["-X", "api.version.request=false", "-X", "broker.version.fallback
 
 
 def _ends(bootstrap: str) -> dict[str, dict[int, int]]:
-    found = {}
-    for event_type in catalog.EVENT_TYPES:
-        try:
-            found[event_type] = {
-                p: end
-                for p, (_, end) in end_offsets(bootstrap, catalog.raw_topic(event_type)).items()
-            }
-        except KeyError:  # topic not created yet
-            found[event_type] = {}
+    ends = topic_ends(bootstrap, [catalog.raw_topic(t) for t in catalog.EVENT_TYPES])
+    found: dict[str, dict[int, int]] = {t: {} for t in catalog.EVENT_TYPES}
+    for (topic, partition), (_, end) in ends.items():
+        found[topic.removeprefix("raw.")][partition] = end
     return found
 
 

@@ -30,10 +30,10 @@ from rollups import rollup_gaps
 from embedded.broker import EmbeddedBroker
 from embedded.process import free_port
 from govpulse.clickhouse import make_client
+from govpulse.offsets import topic_ends
 from govpulse.topics import ensure_topics
 from monitoring import metrics
 from schemas import catalog
-from sinks.audit import topic_ends
 from sinks.batching import Batch, Range
 from sinks.columns import table_for
 from sinks.dead_letters import dead_letter_row

@@ -22,7 +22,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from govpulse.offsets import record_count
+from govpulse.offsets import record_counts
 from monitoring.scrape import sum_samples
 from producers.defects import Defect, Outcome
 from schemas import catalog
@@ -35,10 +35,9 @@ THIRTEEN_DIGITS = re.compile(rb"(?<![0-9])[0-9]{13}(?![0-9])")
 
 
 def _routed(bootstrap: str) -> dict[str, dict[str, int]]:
-    return {
-        t: {s: record_count(bootstrap, f"{s}.{t}") for s in ("raw", "clean", "dlq", "dup")}
-        for t in TYPES
-    }
+    stages = ("raw", "clean", "dlq", "dup")
+    counts = record_counts(bootstrap, [f"{s}.{t}" for s in stages for t in TYPES])
+    return {t: {s: counts[f"{s}.{t}"] for s in stages} for t in TYPES}
 
 
 def wait_until_routed(bootstrap: str, timeout: float = 120) -> dict[str, dict[str, int]]:

@@ -10,12 +10,13 @@ import time
 import pytest
 
 from embedded.process import free_port
-from govpulse.offsets import record_count
+from govpulse.offsets import record_counts
 from monitoring.scrape import sample_total
 from schemas import catalog
 
 pytestmark = pytest.mark.integration
 GOVPULSE = [sys.executable, "-m", "govpulse"]
+STAGES = ("raw", "clean", "dlq", "dup")
 
 
 def consumed(port: int) -> int:
@@ -25,10 +26,8 @@ def consumed(port: int) -> int:
 
 def outcomes(bootstrap: str) -> tuple[int, int]:
     """(raw records, records with an outcome in clean/dlq/dup) over every type."""
-    count = {
-        stage: sum(record_count(bootstrap, f"{stage}.{t}") for t in catalog.EVENT_TYPES)
-        for stage in ("raw", "clean", "dlq", "dup")
-    }
+    counts = record_counts(bootstrap, [f"{s}.{t}" for s in STAGES for t in catalog.EVENT_TYPES])
+    count = {s: sum(counts[f"{s}.{t}"] for t in catalog.EVENT_TYPES) for s in STAGES}
     return count["raw"], count["clean"] + count["dlq"] + count["dup"]
 
 
