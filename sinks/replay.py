@@ -12,7 +12,7 @@ get it. Rebuilding needs exactly those offsets; when Kafka no longer has them (r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
@@ -53,9 +53,10 @@ def parse_token(token: str) -> tuple[str, list[TokenRange]]:
 
 
 class RangeReader:
-    """Reads offsets first..last of one partition back, outside the consumer group.
+    """Reads ranges of offsets back, outside the consumer group, all of an insert at once.
 
-    Used from the sink's writer thread only; one consumer, assigned one range at a time.
+    Used from the sink's writer thread only; one consumer, assigned one insert's partitions
+    at a time (a range per partition read one by one cost a fetch wait each: 19 ranges, 10 s).
     """
 
     def __init__(self, config: dict[str, Any], timeout_s: float = READ_TIMEOUT_S) -> None:
@@ -68,40 +69,59 @@ class RangeReader:
         self.timeout_s = timeout_s
         self._consumer: Consumer | None = None
 
-    def read(self, topic: str, partition: int, first: int, last: int) -> list[Message]:
+    def read(self, ranges: Sequence[TokenRange]) -> list[list[Message]]:
+        """The records of each range, in order; RangeUnavailable when any offset is gone."""
         if self._consumer is None:
             self._consumer = Consumer(self._config)
         consumer = self._consumer
-        where = f"{topic}:{partition}:{first}-{last}"
-        # Only the low watermark: Tansu reports the high one as its last batch's first offset
-        # + 1 (see govpulse.offsets), so it can be below an offset it holds.
-        low, _ = consumer.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=self.timeout_s
-        )
-        if low > first:  # deleted by retention
-            raise RangeUnavailable(f"{where} is no longer in Kafka (it starts at {low})")
-        consumer.assign([TopicPartition(topic, partition, first)])
-        found: list[Message] = []
-        deadline = time.monotonic() + self.timeout_s
+        spans: dict[tuple[str, int], tuple[int, int]] = {}  # partition → [first, last] wanted
+        for r in ranges:
+            first, last = spans.get((r.topic, r.partition), (r.first, r.last))
+            spans[(r.topic, r.partition)] = (min(first, r.first), max(last, r.last))
+        for (topic, partition), (first, _) in spans.items():
+            # Only the low watermark: Tansu reports the high one as its last batch's first
+            # offset + 1 (see govpulse.offsets), so it can be below an offset it holds.
+            low, _ = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=self.timeout_s
+            )
+            if low > first:  # deleted by retention
+                raise RangeUnavailable(
+                    f"{topic}:{partition}:{first}- is no longer in Kafka (it starts at {low})"
+                )
+        consumer.assign([TopicPartition(t, p, first) for (t, p), (first, _) in spans.items()])
         try:
-            while not found or found[-1].offset() < last:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"reading {where} back from Kafka took more than {self.timeout_s:.0f} s"
-                    )
-                for message in consumer.consume(10_000, 0.5):
-                    if message.error() is not None:
-                        if message.error().code() in _GONE:
-                            raise RangeUnavailable(f"{where}: {message.error()}")
-                        continue  # transient: retried until the timeout
-                    if message.offset() > last and not found:
-                        raise RangeUnavailable(f"{where}: its first offset is gone")
-                    if first <= message.offset() <= last:
-                        found.append(message)
-                if found and found[0].offset() != first:
-                    raise RangeUnavailable(f"{where}: its first offset is gone")
+            found = self._read_until(consumer, spans)
         finally:
             consumer.unassign()
+        return [_slice(found[(r.topic, r.partition)], r) for r in ranges]
+
+    def _read_until(
+        self, consumer: Consumer, spans: dict[tuple[str, int], tuple[int, int]]
+    ) -> dict[tuple[str, int], list[Message]]:
+        found: dict[tuple[str, int], list[Message]] = {key: [] for key in spans}
+        pending = set(spans)
+        deadline = time.monotonic() + self.timeout_s
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"reading {_describe(spans, pending)} back from Kafka took more than "
+                    f"{self.timeout_s:.0f} s"
+                )
+            for message in consumer.consume(10_000, 0.1):
+                key = (message.topic(), message.partition())
+                if message.error() is not None:
+                    if message.error().code() in _GONE:
+                        raise RangeUnavailable(f"{_describe(spans, {key})}: {message.error()}")
+                    continue  # transient: retried until the timeout
+                if key not in pending:
+                    continue
+                first, last = spans[key]
+                if message.offset() > last and not found[key]:
+                    raise RangeUnavailable(f"{_describe(spans, {key})}: its first offset is gone")
+                if first <= message.offset() <= last:
+                    found[key].append(message)
+                if message.offset() >= last:
+                    pending.discard(key)
         return found
 
     def close(self) -> None:
@@ -110,5 +130,19 @@ class RangeReader:
             self._consumer = None
 
 
-# (topic, partition, first, last) -> the records of that range, as the sink batches them
-FetchRange = Callable[[str, int, int, int], list[Any]]
+def _describe(spans: dict[tuple[str, int], tuple[int, int]], keys: set[tuple[str, int]]) -> str:
+    return ", ".join(f"{t}:{p}:{spans[(t, p)][0]}-{spans[(t, p)][1]}" for t, p in sorted(keys))
+
+
+def _slice(messages: list[Message], wanted: TokenRange) -> list[Message]:
+    """The records of one range out of its partition's read; RangeUnavailable if its first
+    offset is missing (compacted or deleted)."""
+    part = [m for m in messages if wanted.first <= m.offset() <= wanted.last]
+    if not part or part[0].offset() != wanted.first:
+        where = f"{wanted.topic}:{wanted.partition}:{wanted.first}-{wanted.last}"
+        raise RangeUnavailable(f"{where}: its first offset is gone")
+    return part
+
+
+# ranges -> the records of each range, as the sink batches them (one list per range, in order)
+FetchRanges = Callable[[Sequence[TokenRange]], list[list[Any]]]

@@ -40,7 +40,7 @@ from sinks.batching import Batch, Batcher
 from sinks.batching import TopicPartition as Key
 from sinks.columns import table_for
 from sinks.dead_letters import dead_letter_row
-from sinks.replay import RangeReader
+from sinks.replay import RangeReader, TokenRange
 from sinks.store import DEAD_LETTERS, SinkStore, WriterSchemas
 from sinks.writer import Cycle, InsertGroup, Writer
 
@@ -146,7 +146,7 @@ class Sink:
             max_backoff_s=max_backoff_s,
             give_up_after=give_up_after,
             crash_after_inserts=crash_after_inserts,
-            fetch_range=self._read_back,
+            fetch_ranges=self._read_back,
         )
         self._in_flight = 0  # records submitted to the writer, not yet committed or dropped
         self._unplanned: set[Key] = set()  # assigned; replayed ranges not loaded yet
@@ -305,9 +305,9 @@ class Sink:
             for m in run
         ]  # fmt: skip
 
-    def _read_back(self, topic: str, partition: int, first: int, last: int) -> list[Any]:
-        """A range of another insert, read back from Kafka to re-insert it whole."""
-        return self._records(self._range_reader.read(topic, partition, first, last))
+    def _read_back(self, ranges: Sequence[TokenRange]) -> list[list[Any]]:
+        """Ranges of another insert, read back from Kafka to re-insert it whole."""
+        return [self._records(run) for run in self._range_reader.read(ranges)]
 
     def _log_consumer_error(self, message: Message) -> None:
         text = str(message.error())

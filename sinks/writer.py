@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from monitoring import metrics
 from sinks.batching import Batch
-from sinks.replay import FetchRange, RangeUnavailable, parse_token
+from sinks.replay import FetchRanges, RangeUnavailable, parse_token
 from sinks.store import SinkStore
 
 log = logging.getLogger("govpulse.sink")
@@ -132,12 +132,12 @@ class Writer:
         max_backoff_s: float = 10.0,
         give_up_after: int = 8,
         crash_after_inserts: int | None = None,
-        fetch_range: FetchRange | None = None,
+        fetch_ranges: FetchRanges | None = None,
     ) -> None:
-        """`fetch_range` reads a range back from Kafka (see sinks/replay.py); without it,
+        """`fetch_ranges` reads ranges back from Kafka (see sinks/replay.py); without it,
         replayed ranges are only checked for their first record."""
         self.store = store
-        self.fetch_range = fetch_range
+        self.fetch_ranges = fetch_ranges
         self._stores: queue.SimpleQueue[SinkStore] = queue.SimpleQueue()
         for each in (store, *insert_stores):
             self._stores.put(each)
@@ -301,16 +301,15 @@ class Writer:
         held = {(b.topic, b.partition, b.first, b.last) for b in group.batches}
         if table != group.table or not held <= set(ranges):
             raise RangeUnavailable("the replayed batches are not the ranges of this token")
-        if self.fetch_range is None:
+        if self.fetch_ranges is None:
             raise RangeUnavailable("no Kafka reader to read the other ranges back")
-        fetched = []
-        for each in ranges:
-            if tuple(each) not in held:
-                records = self.fetch_range(*each)
-                fetched.append(
-                    Batch(each.topic, each.partition, each.first, each.last, 0.0, records)
-                )
-        return fetched
+        others = [each for each in ranges if tuple(each) not in held]
+        if not others:
+            return []
+        return [
+            Batch(each.topic, each.partition, each.first, each.last, 0.0, records)
+            for each, records in zip(others, self.fetch_ranges(others), strict=True)
+        ]
 
     def _set_aside_stored(self, group: InsertGroup) -> None:
         """Replayed ranges whose first record is already in ClickHouse: commit, don't insert.

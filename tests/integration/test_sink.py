@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -39,7 +39,7 @@ from sinks.columns import table_for
 from sinks.dead_letters import dead_letter_row
 from sinks.faults import FlakyClient
 from sinks.migrations import migrate
-from sinks.replay import RangeUnavailable
+from sinks.replay import RangeUnavailable, TokenRange
 from sinks.samples import clean_records, prefill
 from sinks.sink import Sink
 from sinks.store import DEAD_LETTERS as DEAD_LETTERS_TABLE
@@ -427,8 +427,8 @@ def test_an_insert_cut_short_in_its_rollups_is_completed_by_the_replay(
 class SinkAfterRetention(Sink):
     """A sink for which every range it reads back is gone from Kafka, as after retention."""
 
-    def _read_back(self, topic: str, partition: int, first: int, last: int) -> list:
-        raise RangeUnavailable(f"{topic}:{partition}:{first}-{last} is no longer in Kafka")
+    def _read_back(self, ranges: Sequence[TokenRange]) -> list:
+        raise RangeUnavailable(f"{ranges[0]} is no longer in Kafka")
 
 
 def test_a_replay_whose_other_ranges_are_gone_stores_nothing_twice(
@@ -588,3 +588,37 @@ def test_a_range_recorded_twice_replays_under_its_newest_token(database):
     assert older > newer
     assert store.pending_ranges({(topic, 2): 100}) == {(topic, 2): [Range(100, 199, newer)]}
     assert store.pending_ranges({(topic, 2): 200}) == {}  # committed past it: nothing to replay
+
+
+def test_the_range_reader_reads_every_range_of_an_insert_at_once(broker, unique_name):
+    """Two ranges on one partition and one on another come back exactly, in order; an offset
+    before the partition's start (deleted by retention) is RangeUnavailable, not a short read."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from sinks.replay import RangeReader
+
+    topic = unique_name("ranges")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(15)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for partition in (0, 1):
+        for offset in range(20):
+            producer.produce(topic, f"{partition}-{offset}".encode(), partition=partition)
+        producer.flush(10)  # a batch per partition, then the next
+    reader = RangeReader({"bootstrap.servers": broker.bootstrap, "group.id": "reader"}, 15)
+    try:
+        wanted = [
+            TokenRange(topic, 0, 3, 7),
+            TokenRange(topic, 1, 0, 19),
+            TokenRange(topic, 0, 12, 12),
+        ]
+        runs = reader.read(wanted)
+        assert [[m.value().decode() for m in run] for run in runs] == [
+            [f"0-{o}" for o in range(3, 8)],
+            [f"1-{o}" for o in range(20)],
+            ["0-12"],
+        ]
+        with pytest.raises(RangeUnavailable, match="not in Kafka|no longer|gone"):
+            reader.read([TokenRange(topic, 0, -5, 2)])
+    finally:
+        reader.close()
