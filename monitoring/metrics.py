@@ -74,6 +74,13 @@ STREAMS_BATCH_SECONDS = Histogram(
 STREAMS_BATCH_SIZE = Histogram(
     "govpulse_streams_batch_size", "Records in one processed batch.", buckets=BATCH_BUCKETS
 )
+STREAMS_CONSUMER_LAG = Gauge(
+    "govpulse_streams_consumer_lag",
+    "Records in a raw partition this worker owns not yet committed (end offset - committed; "
+    "on the embedded broker the end is its last batch's first offset + 1, so up to one "
+    "producer batch low). A partition's series goes when the worker stops owning it.",
+    ["topic", "partition"],
+)
 STREAMS_RECORD_AGE_SECONDS = Histogram(
     "govpulse_streams_record_age_seconds",
     "now - produced_at when the stream processor handles a record.",

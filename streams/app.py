@@ -34,6 +34,7 @@ from streams.transform import Transformer
 log = logging.getLogger("govpulse.streams")
 APP_ID = "govpulse-streams"  # the default of GOVPULSE_STREAMS_APP_ID
 PRUNE_EVERY_S = 30.0
+LAG_EVERY_S = 2.0  # govpulse_streams_consumer_lag refresh (from cached ends: no broker call)
 CHANGELOG_TIMEOUT_S = 30.0  # dedup entries not acknowledged by then: the batch is not committed
 
 
@@ -200,7 +201,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
         quiet_chatty_loggers(settings.log_level)
         loop = asyncio.get_running_loop()
         reader = DirectReader(app, settings.bootstrap_servers, event_types, security)
-        last_prune = time.monotonic()
+        last_prune = last_lag = time.monotonic()
         turn = 0
         try:
             while not app.should_stop:
@@ -234,6 +235,9 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                     in_flight.start(_finish(delivered, persist, reader, messages, started))
                 else:
                     await in_flight.drain()
+                if time.monotonic() - last_lag > LAG_EVERY_S:
+                    last_lag = time.monotonic()
+                    reader.update_lag()
                 if time.monotonic() - last_prune > PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     for dedup in dedups.values():

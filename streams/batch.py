@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from monitoring import metrics
 from schemas import catalog
@@ -227,22 +227,51 @@ class BatchProcessor:
                     headers = self._lineage(partition, offset, now_ms)
                     produce(self.dup_topic, b"", record.key(), headers=headers)
                     continue
+                try:
+                    produce(clean_topic, result.value, result.event_id)
+                except KafkaException as error:
+                    if error.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                        raise
+                    detail = f"clean record of {len(result.value)} bytes: {error.args[0].str()}"
+                    self._dead_letter(producer, record, Reason.TOO_LARGE, detail, counts, now_ms)
+                    continue
                 remember(result.event_id, partition, offset, now_ms)
-                produce(clean_topic, result.value, result.event_id)
                 counts.clean += 1
                 produced_at = result.record.get("produced_at")
                 if type(produced_at) is int:
                     ages.append(now_ms - produced_at)
             else:
-                reason = str(result.reason)
-                counts.dead_lettered[reason] = counts.dead_lettered.get(reason, 0) + 1
-                headers = self._lineage(partition, offset, now_ms)
-                headers += [("reason", reason.encode()), ("detail", result.detail.encode())]
-                produce(self.dlq_topic, value, record.key(), headers=headers)
+                self._dead_letter(producer, record, result.reason, result.detail, counts, now_ms)
         producer.poll(0)  # serve failed deliveries' callbacks early
         counts.persist = self.dedup.flush(now_ms)
         self._count(counts, ages)
         return counts
+
+    def _dead_letter(
+        self,
+        producer: Producer,
+        record: RawMessage,
+        reason: Reason,
+        detail: str,
+        counts: BatchCounts,
+        now_ms: int,
+    ) -> None:
+        """The raw bytes to dlq.<type> with reason and lineage. Bytes too large for the output
+        producer (a raw record near the limit plus these headers) are left out, not retried
+        forever: the raw record keeps them at the lineage's offset, within its retention."""
+        code = str(reason)
+        counts.dead_lettered[code] = counts.dead_lettered.get(code, 0) + 1
+        value, partition, offset = record.value(), record.partition(), record.offset()
+        headers = self._lineage(partition, offset, now_ms)
+        headers += [("reason", code.encode()), ("detail", detail.encode())]
+        try:
+            producer.produce(self.dlq_topic, value, record.key(), headers=headers)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                raise
+            size = len(value or b"")
+            headers += [("payload_omitted", str(size).encode())]
+            producer.produce(self.dlq_topic, b"", record.key(), headers=headers)
 
     def _lineage(self, partition: int, offset: int, now_ms: int) -> list[tuple[str, bytes]]:
         return [

@@ -12,11 +12,13 @@ acknowledged: at-least-once, as before.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import faust
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
+from monitoring import metrics
 from schemas import catalog
 
 Owned = frozenset[tuple[str, int]]
@@ -48,6 +50,7 @@ class DirectReader:
             }
         )
         self.owned: Owned = frozenset()
+        self._committed: dict[tuple[str, int], int] = {}  # committed offset of owned partitions
 
     def wanted(self) -> Owned:
         """The raw partitions this worker owns now; none while Faust rebalances or recovers."""
@@ -73,8 +76,11 @@ class DirectReader:
                 if tp.offset < 0:
                     tp.offset = OFFSET_BEGINNING
             self.consumer.assign(committed)
+            self._committed = {(tp.topic, tp.partition): tp.offset for tp in committed}
         else:
             self.consumer.unassign()
+            self._committed = {}
+        self._forget_lag(self.owned - wanted)
         self.owned = wanted
         return True
 
@@ -98,12 +104,33 @@ class DirectReader:
                 offsets=[TopicPartition(t, p, end) for (t, p), end in ends.items()],
                 asynchronous=False,
             )
+            self._committed.update(ends)
+
+    def update_lag(self) -> None:
+        """Export end - committed per owned partition, from the ends librdkafka last fetched
+        (no broker round trip: called from the event loop every few seconds)."""
+        for (topic, partition), committed in list(self._committed.items()):
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), cached=True
+            )
+            if high < 0:  # not fetched yet
+                continue
+            start = committed if committed >= 0 else low  # nothing committed: from the start
+            lag = max(0, high - max(start, low))
+            metrics.STREAMS_CONSUMER_LAG.labels(topic, str(partition)).set(lag)
+
+    def _forget_lag(self, partitions: Owned) -> None:
+        for topic, partition in partitions:
+            with contextlib.suppress(KeyError):
+                metrics.STREAMS_CONSUMER_LAG.remove(topic, str(partition))
 
     def forget(self) -> None:
         """Drop the assignment: the next `sync` assigns again from the committed offsets (what
         was read since, and not processed, is read again)."""
         self.consumer.unassign()
+        self._forget_lag(self.owned)
         self.owned = frozenset()
+        self._committed = {}
 
     def close(self) -> None:
         self.consumer.close()

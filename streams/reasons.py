@@ -20,3 +20,6 @@ class Reason(StrEnum):
     UNKNOWN_DISTRICT = "unknown_district"  # not a DOPA district, or in another province
     FUTURE_TIMESTAMP = "future_timestamp"  # occurred_at later than now + tolerance
     INVALID_NATIONAL_ID = "invalid_national_id"  # not 13 digits, or the check digit is wrong
+    # reported by the router (streams.batch), not the transform: the clean record is over
+    # the output producer's size limit
+    TOO_LARGE = "too_large"

@@ -31,6 +31,7 @@ from streams.rules import national_id
 pytestmark = pytest.mark.integration
 GOVPULSE = [sys.executable, "-m", "govpulse"]
 TYPES = catalog.EVENT_TYPES
+GARBAGE = 5  # records the garbage test sends, all dead-lettered
 THIRTEEN_DIGITS = re.compile(rb"(?<![0-9])[0-9]{13}(?![0-9])")
 
 
@@ -200,23 +201,45 @@ def test_metrics_reconcile_consumed_with_clean_dead_lettered_and_duplicates(rout
         )
 
 
+def test_the_backlog_per_raw_partition_is_exported_and_empty_once_routed(routed):
+    """govpulse_streams_consumer_lag (StreamsLagHigh reads it): a series per owned raw
+    partition, 0 once every record is routed and committed."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _, _, exposition, _ = routed
+    lag = {
+        (sample.labels["topic"], sample.labels["partition"]): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "govpulse_streams_consumer_lag"
+    }
+    assert {topic for topic, _ in lag} == {catalog.raw_topic(t) for t in TYPES}
+    assert set(lag.values()) == {0.0}
+
+
 def test_garbage_bytes_are_dead_lettered_and_the_worker_keeps_going(routed, stack, read_topic):
     broker, _, _ = stack
     before = _routed(broker.bootstrap)["complaint"]
     producer = Producer({"bootstrap.servers": broker.bootstrap})
-    for payload in (b"", b"\x00", b"not avro at all", b"\x00\x7f\xff\xff\xffgarbage"):
+    # the last: its dead-letter copy (+ lineage headers) is over the output producer's limit
+    huge = b"Z" * 999_900
+    for payload in (b"", b"\x00", b"not avro at all", b"\x00\x7f\xff\xff\xffgarbage", huge):
         producer.produce(catalog.raw_topic("complaint"), payload, b"k")
     producer.flush(10)
     deadline = time.monotonic() + 30
-    while _routed(broker.bootstrap)["complaint"]["dlq"] < before["dlq"] + 4:
+    while _routed(broker.bootstrap)["complaint"]["dlq"] < before["dlq"] + GARBAGE:
         assert time.monotonic() < deadline, "garbage was not dead-lettered"
         time.sleep(0.5)
     dead = [
         m for m in read_topic(broker.bootstrap, catalog.dlq_topic("complaint")) if m.key() == b"k"
     ]
-    assert len(dead) == 4
+    assert len(dead) == GARBAGE
     reasons = Counter(dict(m.headers())["reason"].decode() for m in dead)
-    assert reasons == {"undecodable": 3, "unknown_schema": 1}
+    assert reasons == {"undecodable": 4, "unknown_schema": 1}
+    omitted = [m for m in dead if "payload_omitted" in dict(m.headers())]
+    assert [(m.value(), dict(m.headers())["payload_omitted"]) for m in omitted] == [
+        (b"", str(len(huge)).encode())
+    ]
     assert routed[3].proc.poll() is None  # still running
 
 
@@ -240,7 +263,6 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_its_dedup_state(
 ):
     first_report, _, _, first_worker = routed
     broker, env, workdir = stack
-    garbage = 4  # the garbage test's records are dead-lettered, not clean
     running = subprocess.Popen(
         [
             *GOVPULSE,
@@ -297,6 +319,5 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_its_dedup_state(
         clean_bound = sum(1 for m in old if m.key().decode() in ids)
         assert after["clean"] == before["clean"]
         assert after["dup"] - before["dup"] == clean_bound
-        assert garbage == 4
     finally:
         second.kill()

@@ -29,4 +29,5 @@ def test_reason_codes_are_the_released_strings():
         "unknown_district",
         "future_timestamp",
         "invalid_national_id",
+        "too_large",
     }
