@@ -37,7 +37,7 @@ from bench._stack import embedded_stack
 from bench.host import host_facts
 from bench.streams import peak_rss_mb
 from embedded.process import free_port
-from govpulse.offsets import record_counts
+from govpulse.offsets import stage_counts
 from govpulse.topics import ensure_topics
 from producers.agency_producer import AgencyProducer
 from producers.traffic import TrafficGenerator
@@ -102,8 +102,7 @@ def fill(bootstrap: str, registry: str, events: int, types: list[str], dirty: fl
 
 def outcomes(bootstrap: str, types: list[str]) -> dict[str, int]:
     """Exact records in clean.*, dlq.* and dup.* (summed over types)."""
-    counts = record_counts(bootstrap, [f"{s}.{t}" for s in ("clean", "dlq", "dup") for t in types])
-    return {stage: sum(counts[f"{stage}.{t}"] for t in types) for stage in ("clean", "dlq", "dup")}
+    return stage_counts(bootstrap, ("clean", "dlq", "dup"), types)
 
 
 def measure(

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench._stack import embedded_stack
 from bench.host import host_facts
 from embedded.process import free_port
-from govpulse.offsets import record_counts
+from govpulse.offsets import stage_counts
 from govpulse.topics import ensure_topics
 from monitoring.scrape import sample_total
 from producers.agency_producer import AgencyProducer
@@ -30,8 +30,7 @@ from schemas import catalog
 
 
 def routed(bootstrap: str, types: list[str]) -> int:
-    topics = [f"{stage}.{t}" for t in types for stage in ("clean", "dlq", "dup")]
-    return sum(record_counts(bootstrap, topics).values())
+    return sum(stage_counts(bootstrap, ("clean", "dlq", "dup"), types).values())
 
 
 def consumed(port: int) -> int:

@@ -102,6 +102,9 @@ def record_counts(bootstrap: str, topics: Sequence[str], timeout: float = 30.0) 
     return counts
 
 
-def record_count(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
-    """Records in `topic` now: the sum over its partitions of true end − low offset."""
-    return record_counts(bootstrap, [topic], timeout)[topic]
+def stage_counts(
+    bootstrap: str, stages: Sequence[str], event_types: Sequence[str], timeout: float = 30.0
+) -> dict[str, int]:
+    """stage → records in `<stage>.<type>` summed over `event_types` (raw, clean, dlq, dup)."""
+    counts = record_counts(bootstrap, [f"{s}.{t}" for s in stages for t in event_types], timeout)
+    return {s: sum(counts[f"{s}.{t}"] for t in event_types) for s in stages}

@@ -30,7 +30,7 @@ from rollups import rollup_gaps
 from embedded.broker import EmbeddedBroker
 from embedded.process import free_port
 from govpulse.clickhouse import make_client
-from govpulse.offsets import topic_ends
+from govpulse.offsets import stage_counts, topic_ends
 from govpulse.topics import ensure_topics
 from monitoring import metrics
 from schemas import catalog
@@ -147,8 +147,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def topic_total(bootstrap: str, stage: str) -> int:
-    found = topic_ends(bootstrap, [f"{stage}.{t}" for t in TYPES])
-    return sum(end - low for low, end in found.values())
+    return stage_counts(bootstrap, [stage], TYPES)[stage]
 
 
 def caught_up(bootstrap: str, group: str) -> bool:

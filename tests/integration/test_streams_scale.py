@@ -10,13 +10,12 @@ import time
 import pytest
 
 from embedded.process import free_port
-from govpulse.offsets import record_counts
+from govpulse.offsets import stage_counts
 from monitoring.scrape import sample_total
 from schemas import catalog
 
 pytestmark = pytest.mark.integration
 GOVPULSE = [sys.executable, "-m", "govpulse"]
-STAGES = ("raw", "clean", "dlq", "dup")
 
 
 def consumed(port: int) -> int:
@@ -26,8 +25,7 @@ def consumed(port: int) -> int:
 
 def outcomes(bootstrap: str) -> tuple[int, int]:
     """(raw records, records with an outcome in clean/dlq/dup) over every type."""
-    counts = record_counts(bootstrap, [f"{s}.{t}" for s in STAGES for t in catalog.EVENT_TYPES])
-    count = {s: sum(counts[f"{s}.{t}"] for t in catalog.EVENT_TYPES) for s in STAGES}
+    count = stage_counts(bootstrap, ("raw", "clean", "dlq", "dup"), catalog.EVENT_TYPES)
     return count["raw"], count["clean"] + count["dlq"] + count["dup"]
 
 
