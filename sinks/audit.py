@@ -26,7 +26,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -36,14 +36,29 @@ from govpulse.kafka_config import client_config
 from govpulse.offsets import Ends, topic_ends
 from schemas import catalog
 from sinks.columns import table_for
+from sinks.dead_letters import STORE_REJECTED
+from sinks.migrations import TTL_DAYS
 
-CLEAN, DEAD, DUP = 1, 2, 4
+CLEAN, DEAD, DUP, AGED = 1, 2, 4, 8
 Ranges = dict[int, tuple[int, int]]  # raw partition → [first, end)
-# flag byte → outcome letter: clean wins over dead-lettered, which wins over duplicate
+# flag byte → outcome letter: clean wins over dead-lettered, which wins over duplicate; a
+# clean record whose event has since passed the events tables' retention is 'a' (aged out)
 _OUTCOME = bytes(
-    ord("c") if f & CLEAN else ord("d") if f & DEAD else ord("u") if f & DUP else ord("-")
+    (ord("a") if f & AGED else ord("c"))
+    if f & CLEAN
+    else ord("d")
+    if f & DEAD
+    else ord("u")
+    if f & DUP
+    else ord("-")
     for f in range(256)
 )
+DAY_MS = 24 * 60 * 60 * 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+# Events this close to the end of their retention count as aged out: the table's TTL may
+# delete them while the audit runs.
+RETENTION_MARGIN_MS = 10 * 60 * 1000
 
 
 @dataclass
@@ -52,19 +67,22 @@ class TypeAudit:
 
     event_type: str
     produced: int = 0
-    clean: int = 0  # distinct raw positions with a clean record
+    clean: int = 0  # distinct raw positions with a clean record (aged out ones included)
+    aged_out: int = 0  # … whose event has passed the events tables' retention since
     dead_lettered: int = 0  # … dead-lettered (and not clean)
     duplicates: int = 0  # … dropped as duplicates (and neither of the above)
     unaccounted: int = 0  # … with no outcome yet
-    clean_records: int = 0  # clean records, the processor's replays included
+    clean_records: int = 0  # clean records within retention, the processor's replays included
     clean_ids: int = 0  # distinct event ids among them
-    stored_rows: int = 0  # rows in events_<type>
-    stored_ids: int = 0  # distinct event ids in events_<type>
+    stored_rows: int = 0  # rows in events_<type> within retention
+    stored_refused: int = 0  # clean records ClickHouse refused, in dead_letters (store_rejected)
+    stored_ids: int = 0  # distinct event ids in events_<type> and among the refused
     stored_dead_letters: int = 0  # distinct raw positions in dead_letters
     dead_letter_records: int = 0  # dlq records, the processor's replays included
     stored_dead_letter_rows: int = 0  # rows in dead_letters (one per dlq record)
     unreadable_clean: int = 0  # clean records whose lineage could not be decoded
     replayed: int = 0  # outcome records beyond one per raw position (at-least-once)
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)  # positions by reason
     ranges: dict[int, list[int]] = field(default_factory=dict)
 
     @property
@@ -75,15 +93,17 @@ class TypeAudit:
                 f"{self.unaccounted} of {self.produced} raw records have no outcome "
                 "(clean, dead-lettered or duplicate): streams behind, or records lost"
             )
-        if self.stored_rows != self.clean_records:
+        accounted = self.stored_rows + self.stored_refused
+        if accounted != self.clean_records:
             why = (
                 "sink behind, or rows lost"
-                if self.stored_rows < self.clean_records
+                if accounted < self.clean_records
                 else ("rows inserted twice")
             )
+            refused = f" (+{self.stored_refused} refused by it)" if self.stored_refused else ""
             found.append(
-                f"ClickHouse holds {self.stored_rows} rows for {self.clean_records} clean "
-                f"records: {why}"
+                f"ClickHouse holds {self.stored_rows} rows{refused} for {self.clean_records} "
+                f"clean records: {why}"
             )
         if self.stored_ids != self.clean_ids:
             found.append(
@@ -222,28 +242,33 @@ def _lineage(message: Message) -> tuple[int, int] | None:
 
 
 class _CleanLineage:
-    """(source_partition, source_offset) of clean records, decoding only those two fields."""
+    """(source_partition, source_offset, occurred_at ms) of clean records, decoding only those
+    fields."""
 
     def __init__(self, event_type: str, writer_schema: Callable[[int], Any]) -> None:
         clean = catalog.clean_schema(event_type)
-        wanted = [f for f in clean["fields"] if f["name"] in ("source_partition", "source_offset")]
+        names = ("source_partition", "source_offset", "occurred_at")
+        wanted = [f for f in clean["fields"] if f["name"] in names]
         self.reader = parse_schema({**clean, "fields": wanted})
         self.writer_schema = writer_schema
         self.writers: dict[int, Any] = {}
 
-    def __call__(self, value: bytes) -> tuple[int, int]:
+    def __call__(self, value: bytes) -> tuple[int, int, int]:
         sid = int.from_bytes(value[1:5], "big")
         writer = self.writers.get(sid)
         if writer is None:
             writer = self.writers[sid] = self.writer_schema(sid)
         record = schemaless_reader(io.BytesIO(value[5:]), writer, self.reader)
-        return record["source_partition"], record["source_offset"]
+        occurred = (record["occurred_at"] - _EPOCH) // _MILLISECOND  # an aware datetime
+        return record["source_partition"], record["source_offset"], occurred
 
 
 class _Outcomes:
     """One type's outcome flags per raw position, and its clean-record counts."""
 
-    def __init__(self, event_type: str, ranges: Ranges, writer_schema: Callable) -> None:
+    def __init__(
+        self, event_type: str, ranges: Ranges, writer_schema: Callable, kept_since_ms: int | None
+    ) -> None:
         self.audit = TypeAudit(event_type, ranges={p: [lo, hi] for p, (lo, hi) in ranges.items()})
         self.audit.produced = sum(hi - lo for lo, hi in ranges.values())
         self.ranges = ranges
@@ -251,6 +276,8 @@ class _Outcomes:
         self.lineage = _CleanLineage(event_type, writer_schema)
         self.ids: set[bytes | None] = set()
         self.records = 0  # dead-letter and duplicate records in range
+        self.kept_since_ms = kept_since_ms  # older events have passed the retention
+        self.reasons: dict[tuple[int, int], str] = {}  # dead-lettered position → reason
 
     def mark(self, position: tuple[int, int] | None, flag: int) -> bool:
         if position is None or position[0] not in self.ranges:
@@ -264,28 +291,37 @@ class _Outcomes:
     def add(self, stage: str, message: Message) -> None:
         if stage == "clean":
             try:
-                lineage = self.lineage(message.value() or b"")
+                partition, offset, occurred = self.lineage(message.value() or b"")
             except Exception:  # not framed, unknown schema id, not Avro: counted, not fatal
                 self.audit.unreadable_clean += 1
                 return
-            if self.mark(lineage, CLEAN):
+            aged = self.kept_since_ms is not None and occurred < self.kept_since_ms
+            if self.mark((partition, offset), CLEAN | AGED if aged else CLEAN) and not aged:
                 self.audit.clean_records += 1
                 self.ids.add(message.key())
         else:
-            marked = self.mark(_lineage(message), DEAD if stage == "dlq" else DUP)
+            position = _lineage(message)
+            marked = self.mark(position, DEAD if stage == "dlq" else DUP)
             self.records += marked
-            if stage == "dlq":
-                self.audit.dead_letter_records += marked
+            if stage == "dlq" and marked and position is not None:
+                self.audit.dead_letter_records += 1
+                reason = dict(message.headers() or ()).get("reason", b"unknown")
+                self.reasons[position] = reason.decode("utf-8", "replace")
 
     def result(self) -> TypeAudit:
         audit = self.audit
         audit.clean_ids = len(self.ids)
         for array in self.flags.values():
             outcomes = bytes(array).translate(_OUTCOME)
-            audit.clean += outcomes.count(b"c")
+            audit.aged_out += outcomes.count(b"a")
+            audit.clean += outcomes.count(b"c") + outcomes.count(b"a")
             audit.dead_lettered += outcomes.count(b"d")
             audit.duplicates += outcomes.count(b"u")
             audit.unaccounted += outcomes.count(b"-")
+        for (partition, offset), reason in self.reasons.items():
+            lo = self.ranges[partition][0]
+            if not self.flags[partition][offset - lo] & CLEAN:  # a clean copy wins
+                audit.dead_letter_reasons[reason] = audit.dead_letter_reasons.get(reason, 0) + 1
         positions = audit.clean + audit.dead_lettered + audit.duplicates
         audit.replayed = audit.clean_records + self.records - positions
         return audit
@@ -298,13 +334,14 @@ def topic_counts(
     writer_schema: Callable[[int], Any],
     timeout: float = 300.0,
     since: datetime | None = None,
+    kept_since_ms: int | None = None,
 ) -> dict[str, TypeAudit]:
     """The Kafka side of the audit: one pass over every clean/dlq/dup partition.
 
     With `since`, from `OUTCOME_MARGIN_S` before it: an outcome is written after its raw
     record, but by another machine's clock (the worker's, not the agency's).
     """
-    outcomes = {t: _Outcomes(t, r, writer_schema) for t, r in ranges.items()}
+    outcomes = {t: _Outcomes(t, r, writer_schema, kept_since_ms) for t, r in ranges.items()}
     stages = {f"{stage}.{t}": (stage, t) for t in ranges for stage in ("clean", "dlq", "dup")}
     outputs = {key: value for key, value in ends.items() if key[0] in stages}
     from_ms = None if since is None else int((since.timestamp() - OUTCOME_MARGIN_S) * 1000)
@@ -324,38 +361,69 @@ def _range_condition(ranges: Ranges) -> str:
     return " OR ".join(parts) or "0"
 
 
-def stored_counts(client: Any, event_type: str, ranges: Ranges) -> dict[str, int]:
+def stored_counts(
+    client: Any, event_type: str, ranges: Ranges, kept_since_ms: int | None = None
+) -> dict[str, int]:
     """What ClickHouse holds for these raw offset ranges (the part `govpulse serve` can answer).
 
-    Returns rows, distinct event ids and distinct dead-lettered raw positions.
+    Returns rows and distinct event ids of events within retention (occurred_at at or after
+    `kept_since_ms`), clean records the engine refused (dead_letters, `store_rejected`), and
+    distinct dead-lettered raw positions.
     """
     condition = _range_condition(ranges)
-    rows, ids = client.query(
-        f"SELECT count(), uniqExact(event_id) FROM {table_for(event_type)} WHERE {condition}"
+    kept = (
+        ""
+        if kept_since_ms is None
+        else (f" AND occurred_at >= fromUnixTimestamp64Milli({int(kept_since_ms):d}, 'UTC')")
+    )
+    source = "event_type = {t:String} AND source_topic = {s:String}"
+    parameters = {"t": event_type, "s": catalog.raw_topic(event_type), "r": STORE_REJECTED}
+    rows, refused, ids = client.query(
+        f"SELECT countIf(stored), countIf(NOT stored), uniqExact(id) FROM ("
+        f"SELECT 1 AS stored, toString(event_id) AS id FROM {table_for(event_type)} "
+        f"WHERE ({condition}){kept} UNION ALL "
+        f"SELECT 0, ifNull(event_id, '') FROM dead_letters WHERE {source} "
+        f"AND reason = {{r:String}} AND ({condition}))",
+        parameters=parameters,
     ).result_rows[0]
     dead, dead_rows = client.query(
         "SELECT uniqExact(source_partition, source_offset), count() FROM dead_letters "
-        f"WHERE event_type = {{t:String}} AND source_topic = {{s:String}} AND ({condition})",
-        parameters={"t": event_type, "s": catalog.raw_topic(event_type)},
+        f"WHERE {source} AND reason != {{r:String}} AND ({condition})",
+        parameters=parameters,
     ).result_rows[0]
     return {
         "stored_rows": int(rows),
+        "stored_refused": int(refused),
         "stored_ids": int(ids),
         "stored_dead_letters": int(dead),
         "stored_dead_letter_rows": int(dead_rows),
     }
 
 
+def retention_days(client: Any, event_type: str) -> int | None:
+    """Days the events table of `event_type` keeps rows (its TTL), None without a TTL."""
+    rows = client.query(
+        "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() "
+        "AND name = {t:String}",
+        parameters={"t": table_for(event_type)},
+    ).result_rows
+    found = TTL_DAYS.search(rows[0][0]) if rows else None
+    return int(found["days"]) if found else None
+
+
 # -- both ----------------------------------------------------------------------------------------
 def audit(
     bootstrap: str,
-    stored: Callable[[str, Ranges], dict[str, int]],
+    stored: Callable[[str, Ranges, int | None], dict[str, int]],
     writer_schema: Callable[[int], Any],
     event_types: Sequence[str] = catalog.EVENT_TYPES,
     since: datetime | None = None,
     until: datetime | None = None,
+    retention: int | None = None,
 ) -> list[TypeAudit]:
-    """Audit every type; `stored(event_type, ranges)` is `stored_counts` on some client.
+    """Audit every type; `stored(event_type, ranges, kept_since_ms)` is `stored_counts` on
+    some client. `retention`: days the events tables keep (their TTL); events older than
+    that (less a margin) are counted as aged out and compared on neither side.
 
     ClickHouse is read before the outcome topics' ends are taken: the sink inserts a record
     only after it is on its clean topic, so on a live pipeline ClickHouse can be behind what
@@ -369,10 +437,15 @@ def audit(
             "or nothing of these types was ever produced (`govpulse topics apply` creates them)"
         )
     ranges = raw_ranges(bootstrap, raw_ends, event_types, since, until)
-    stored_now = {t: stored(t, ranges[t]) for t in event_types}
+    kept_since_ms = None
+    if retention is not None:
+        kept_since_ms = time.time_ns() // 1_000_000 - retention * DAY_MS + RETENTION_MARGIN_MS
+    stored_now = {t: stored(t, ranges[t], kept_since_ms) for t in event_types}
     outcome_topics = [f"{stage}.{t}" for t in event_types for stage in ("clean", "dlq", "dup")]
     outcome_ends = topic_ends(bootstrap, outcome_topics)
-    results = topic_counts(bootstrap, outcome_ends, ranges, writer_schema, since=since)
+    results = topic_counts(
+        bootstrap, outcome_ends, ranges, writer_schema, since=since, kept_since_ms=kept_since_ms
+    )
     for event_type, result in results.items():
         for name, value in stored_now[event_type].items():
             setattr(result, name, value)
@@ -389,6 +462,7 @@ COLUMNS = (
     ("clean", "clean"),
     ("dead-lettered", "dead_lettered"),
     ("duplicates", "duplicates"),
+    ("aged out", "aged_out"),
     ("no outcome", "unaccounted"),
     ("clean records", "clean_records"),
     ("CH rows", "stored_rows"),

@@ -269,7 +269,10 @@ def audit(
     """Reconcile every type: produced = clean + dead-lettered + duplicates; ClickHouse = clean.
 
     Reads the raw/clean/dlq/dup topics (counting distinct raw records, so the stream
-    processor's at-least-once replays balance) and ClickHouse. Exits 1 on any mismatch.
+    processor's at-least-once replays balance) and ClickHouse. Clean records ClickHouse refused
+    (dead_letters, reason store_rejected) count as stored; events that passed the events
+    tables' retention (their TTL) since they were stored count as aged out, on neither side.
+    Dead letters are listed by reason with --json. Exits 1 on any mismatch.
 
     The embedded broker starts empty on every `govpulse up`, while ClickHouse keeps the rows
     of earlier runs under the same offsets: there, audit with --since the current start.
@@ -295,14 +298,16 @@ def audit(
     schemas = WriterSchemas(registry_client(settings.registry_url))
     deadline = time.monotonic() + wait
     try:
+        retention = [reconcile.retention_days(client, t) for t in chosen]
         while True:
             results = reconcile.audit(
                 settings.bootstrap_servers,
-                lambda t, r: reconcile.stored_counts(client, t, r),
+                lambda t, r, kept: reconcile.stored_counts(client, t, r, kept),
                 lambda sid: schemas(sid)[1],
                 chosen,
                 start,
                 end,
+                retention=min(filter(None, retention), default=None),
             )
             failed = any(r.problems for r in results)
             if not failed or time.monotonic() >= deadline:

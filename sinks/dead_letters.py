@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+from sinks.columns import DEAD_LETTER_COLUMNS
 
 ID_MASK = "[national_id]"
 EMPTY_PAYLOAD = ""
@@ -75,13 +78,34 @@ def dead_letter_row(
     ]
 
 
-def unreadable_row(
-    event_type: str, topic: str, partition: int, offset: int, timestamp_ms: int, why: str
-) -> list[Any]:
-    """A clean-topic record the sink cannot insert (not framed, schema unknown): kept visible.
+STORE_REJECTED = "store_rejected"  # the reason of a record ClickHouse refused (sinks/isolate.py)
 
-    It lands in `dead_letters` with reason `sink_unreadable` and its own clean-topic lineage,
-    instead of stopping the partition; `govpulse audit` then reports the missing row.
+
+def refused_row(
+    event_type: str,
+    error: str,
+    source_topic: str,
+    source_partition: int,
+    source_offset: int,
+    first_seen_ms: int,
+    event_id: str | None,
+) -> list[Any]:
+    """A record ClickHouse refused for its content, kept visible instead of stopping the sink.
+
+    A clean record points at its raw record (the lineage the audit counts by); one that does
+    not decode points at its own clean-topic position.
     """
-    return [event_type, "sink_unreadable", why[:MAX_DETAIL], topic, partition, offset,
-            timestamp_ms, EMPTY_PAYLOAD, None]  # fmt: skip
+    detail = mask_ids(f"ClickHouse refused the record: {error}")[:MAX_DETAIL]
+    return [event_type, STORE_REJECTED, detail, source_topic, source_partition, source_offset,
+            first_seen_ms, EMPTY_PAYLOAD, event_id]  # fmt: skip
+
+
+def refused_dead_letter_row(row: Sequence[Any], error: str) -> list[Any]:
+    """A dead-letter row ClickHouse refused, stored again with only what cannot fail: its
+    type, reason, lineage and the engine's error (its header values were the trouble)."""
+    values = dict(zip(DEAD_LETTER_COLUMNS, row, strict=True))
+    detail = mask_ids(f"stored without its detail and times, ClickHouse refused them: {error}")
+    first_seen = int(datetime.now(UTC).timestamp() * 1000)
+    return [str(values["event_type"]), str(values["reason"])[:100], detail[:MAX_DETAIL],
+            str(values["source_topic"]), int(values["source_partition"]),
+            int(values["source_offset"]), first_seen, EMPTY_PAYLOAD, None]  # fmt: skip

@@ -35,7 +35,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CLUSTER_ONLY = re.compile(r"^\s*--\s*@cluster-only\s*$", re.MULTILINE)
 _STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
 _COMMENT_LINE = re.compile(r"^[ \t]*--.*$", re.MULTILINE)
-_TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((?P<days>[0-9]+)\)", re.DOTALL)
+TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((?P<days>[0-9]+)\)", re.DOTALL)
 _ALTER_TTL = re.compile(
     r"ALTER TABLE (?P<table>\S+).*?INTERVAL (?P<days>[0-9]+) DAY", re.DOTALL | re.IGNORECASE
 )
@@ -204,7 +204,7 @@ def _reconcile_retention(
             "AND name = {t:String}",
             parameters={"d": database, "t": table},
         ).result_rows
-        current = _TTL_DAYS.search(rows[0][0]) if rows else None
+        current = TTL_DAYS.search(rows[0][0]) if rows else None
         if current is not None and current["days"] == match["days"]:
             continue
         shrinking = current is not None and int(match["days"]) < int(current["days"])

@@ -68,6 +68,32 @@ def clean_records(events: int, seed: int = 1) -> Records:
     return out
 
 
+def clean_value(event_type: str, **changes: Any) -> tuple[bytes, bytes]:
+    """(key, clean value framed with id 0) of the example record of `event_type`, stamped now,
+    with a new event id and `changes` — for a test's hand-made record (e.g. one the worker
+    lets through and ClickHouse refuses)."""
+    import uuid
+
+    from schemas import examples
+    from schemas.wire_format import encode
+    from streams.rules.pseudonymise import PseudonymKey
+    from streams.transform import Cleaned, Transformer
+
+    local = _LocalSchemas()
+    now = datetime.now(UTC)
+    record = {**examples.example(event_type), "event_id": str(uuid.uuid4())}
+    record.update(occurred_at=now, produced_at=now, **changes)
+    key = PseudonymKey("samples", b"s" * 32)
+    transformer = Transformer(event_type, local, local.clean_ids[event_type], key)
+    schema_id = local.raw_ids[event_type]
+    result = transformer.process(
+        encode(schema_id, local(schema_id), record), 0, 0, time.time_ns() // 1_000_000
+    )
+    if not isinstance(result, Cleaned):
+        raise ValueError(f"the record was dead-lettered: {result}")
+    return result.event_id.encode(), b"\x00\x00\x00\x00\x00" + result.value[5:]
+
+
 def prefill(
     bootstrap: str, registry_url: str, records: Records, total: int | None = None
 ) -> dict[str, int]:

@@ -67,6 +67,7 @@ class SinkStats:
     replays_skipped: int  # replayed ranges found already stored
     replays_reinserted: int  # interrupted inserts re-inserted whole under their token
     failures: int  # failed attempts (inserts, intents, look-ups)
+    refused: int  # rows ClickHouse refused for their content, dead-lettered (sinks/isolate.py)
     lag: int  # records not yet committed, over assigned partitions
     paused: bool
     assigned: int
@@ -178,6 +179,7 @@ class Sink:
             replays_skipped=w.replays_skipped,
             replays_reinserted=w.replays_reinserted,
             failures=w.failures,
+            refused=w.refused,
             lag=self._lag,
             paused=self._paused,
             assigned=len(self._assigned),

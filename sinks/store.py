@@ -19,9 +19,12 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastavro import parse_schema, schemaless_reader
 
+from schemas import catalog
 from sinks.avro_container import FRAME_HEADER, container, schema_id, split_by_schema
 from sinks.batching import Batch, Range, TopicPartition
 from sinks.columns import DEAD_LETTER_COLUMNS, columns_for, table_for
+from sinks.dead_letters import refused_row
+from sinks.isolate import RecordRefused
 
 log = logging.getLogger("govpulse.sink")
 
@@ -35,12 +38,12 @@ _MILLISECOND = timedelta(milliseconds=1)
 _INSERT_SETTINGS = {"input_format_avro_allow_missing_fields": 1}
 
 
-class UnreadableRecord(RuntimeError):
+class UnreadableRecord(RecordRefused):
     """A clean record the sink cannot insert (not framed, or its schema id is unknown).
 
     Clean topics are written by the stream processor under registered schemas, so this means
-    a bug or a registry that lost its state: the sink stops that batch (and alerts through
-    its failure metrics) rather than dropping the record.
+    another writer, a bug or a registry that lost its state: the record is refused alone
+    (sinks/isolate.py) and dead-lettered as `store_rejected`, the rest of its insert stored.
     """
 
 
@@ -127,12 +130,38 @@ class SinkStore:
         return len(rows)
 
     def newest_produced_at(self, values: Iterable[bytes]) -> float | None:
-        """Seconds since the epoch of the newest `produced_at` among `values` (decoded)."""
+        """Seconds since the epoch of the newest `produced_at` among `values` (decoded);
+        a value that does not decode is left out (the insert refuses it on its own)."""
         newest = None
         for value in values:
-            produced = _millis(self.schemas.decode(value)["produced_at"]) / 1000
+            try:
+                produced = _millis(self.schemas.decode(value)["produced_at"]) / 1000
+            except RecordRefused:
+                continue
+            except Exception as error:  # not Avro of that schema
+                log.debug("produced_at of an undecodable clean record: %s", error)
+                continue
             newest = produced if newest is None else max(newest, produced)
         return newest
+
+    def refused_clean_row(
+        self, event_type: str, value: bytes, topic: str, partition: int, offset: int, error: str
+    ) -> list[Any]:
+        """The `dead_letters` row of a clean record ClickHouse refused: the raw lineage and
+        event id when the record decodes, else its own clean-topic position."""
+        try:
+            record = self.schemas.decode(value)
+            lineage = (
+                catalog.raw_topic(event_type),
+                int(record["source_partition"]),
+                int(record["source_offset"]),
+                _millis(record["processed_at"]),
+                str(record["event_id"]),
+            )
+        except Exception:
+            now_ms = int(datetime.now(UTC).timestamp() * 1000)
+            lineage = (topic, partition, offset, now_ms, None)
+        return refused_row(event_type, error, *lineage)
 
     # -- intents: ranges about to be inserted ------------------------------------------------
     def write_intents(self, batches: Iterable[tuple[str, Batch]]) -> None:

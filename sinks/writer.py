@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 from monitoring import metrics
 from sinks.batching import Batch
+from sinks.dead_letters import refused_dead_letter_row
+from sinks.isolate import Refused, insert_isolating
 from sinks.replay import FetchRanges, RangeUnavailable, parse_token
 from sinks.store import SinkStore
 
@@ -114,6 +116,7 @@ class WriterStats:
     replays_skipped: int = 0
     replays_reinserted: int = 0  # interrupted inserts re-inserted whole under their token
     failures: int = 0
+    refused: int = 0  # rows ClickHouse refused for their content, dead-lettered
 
 
 class CycleAbandoned(RuntimeError):
@@ -345,14 +348,19 @@ class Writer:
         newest = None
         # In token order, always: should ClickHouse cut the insert into several blocks
         # (token_0, token_1, …), a rebuilt insert's blocks hold the same rows as the first's.
+        # The same order makes a bisection after a data error split the same way on replay.
         batches = in_token_order(group.batches + group.fetched)
+        records = [r for b in batches for r in b.records]
         if group.event_type is not None:
-            values = [v for b in batches for v in b.records]
+            event_type = group.event_type
             newest = store.newest_produced_at([b.records[-1] for b in group.batches])
-            rows = store.insert_clean(group.event_type, values, token)
+            rows, refused = insert_isolating(
+                lambda part, sub: store.insert_clean(event_type, part, sub), records, token
+            )
         else:
-            dead = [r for b in batches for r in b.records]
-            rows = store.insert_dead_letters(dead, token)
+            rows, refused = insert_isolating(store.insert_dead_letters, records, token)
+        if refused:
+            self._store_refused(store, group, batches, refused, token)
         metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
         metrics.SINK_ROWS_INSERTED.labels(group.table).inc(rows)
         metrics.SINK_BATCH_ROWS.observe(rows)
@@ -360,7 +368,37 @@ class Writer:
             if newest is not None:
                 metrics.FRESHNESS.stored(newest)
             self.stats.rows[group.table] = self.stats.rows.get(group.table, 0) + rows
+            self.stats.refused += len(refused)
             self.stats.inserts += 1
+
+    def _store_refused(
+        self,
+        store: SinkStore,
+        group: InsertGroup,
+        batches: list[Batch],
+        refused: list[Refused],
+        token: str,
+    ) -> None:
+        """Each refused row into `dead_letters` (reason `store_rejected`, the engine's error),
+        under a token of its own derived from the insert's: a replay stores it once."""
+        positions = [(b, b.first + i) for b in batches for i in range(len(b.records))]
+        records = [r for b in batches for r in b.records]
+        for each in refused:
+            batch, offset = positions[each.index]
+            record = records[each.index]
+            log.error(
+                "%s: ClickHouse refused the record at %s:%d:%d (%s); it is dead-lettered as "
+                "store_rejected and the rest of the insert is stored",
+                group.table, batch.topic, batch.partition, offset, each.error,
+            )  # fmt: skip
+            if group.event_type is not None:
+                row = store.refused_clean_row(
+                    group.event_type, record, batch.topic, batch.partition, offset, each.error
+                )
+            else:
+                row = refused_dead_letter_row(record, each.error)
+            store.insert_dead_letters([row], f"{token}|refused:{each.index}")
+            metrics.SINK_ROWS_REFUSED.labels(group.table).inc()
 
     def _maybe_crash(self) -> None:
         """Test hook: die like kill -9 after the Nth insert, before its offsets are committed."""

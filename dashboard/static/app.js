@@ -67,6 +67,69 @@ function locale() {
   return state.lang === "th" ? "th-TH" : "en-GB";
 }
 
+// -- dates and times ----------------------------------------------------------------------------
+// Every date or time on the page goes through these: Bangkok time on a 24-hour clock, Thai
+// dates with the Buddhist Era year (7 ธ.ค. 2569 22:00), English ones as in Britain
+// (7 Dec 2026, 22:00). They take the language as an argument rather than reading the page
+// state, so the browser test can call them (window.govpulseFormat) with fixed instants.
+const DATE_LOCALES = { th: "th-TH-u-ca-buddhist", en: "en-GB" };
+const DATE_STYLES = {
+  time: { hour: "2-digit", minute: "2-digit" },
+  date: { day: "numeric", month: "short", year: "numeric" },
+  clock: {
+    day: "numeric", month: "short", year: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  },
+};
+const dateFormats = new Map();
+const dayKey = new Intl.DateTimeFormat("en-CA", { timeZone: TZ }); // 2026-12-07: day changes
+
+function formatDate(ms, style, lang) {
+  const key = `${style}/${lang}`;
+  if (!dateFormats.has(key)) {
+    dateFormats.set(key, new Intl.DateTimeFormat(DATE_LOCALES[lang] || DATE_LOCALES.en, {
+      timeZone: TZ, hourCycle: "h23", ...DATE_STYLES[style],
+    }));
+  }
+  return dateFormats.get(key).format(new Date(ms));
+}
+
+const DAY = 86400; // seconds
+// Tick steps (seconds) the time axis may use per range: minutes for the live ranges, hours
+// for a day, whole days for a week, so each range has one kind of label.
+const MINUTE_STEPS = [60, 120, 300, 600, 900, 1800, 3600];
+const AXIS_STEPS = {
+  "15m": MINUTE_STEPS,
+  "1h": MINUTE_STEPS,
+  "24h": [3600, 7200, 10800, 14400, 21600, 43200, DAY],
+  "7d": [DAY, 2 * DAY, 7 * DAY],
+};
+
+// The time axis labels for ticks at `ticks` (Unix seconds):
+// - 15 min, 1 hour: the time, 22:00;
+// - 24 hours: the time, with the date under the first tick and wherever the day changes;
+// - 7 days (ticks at Bangkok midnights): the date, 7 ธ.ค. 2569 / 7 Dec 2026.
+function axisLabels(ticks, range, lang) {
+  let previousDay = null;
+  return ticks.map((ts) => {
+    const ms = ts * 1e3;
+    if (range === "7d") return formatDate(ms, "date", lang);
+    const time = formatDate(ms, "time", lang);
+    if (range !== "24h") return time;
+    const day = dayKey.format(new Date(ms));
+    const changed = day !== previousDay;
+    previousDay = day;
+    return changed ? `${time}\n${formatDate(ms, "date", lang)}` : time;
+  });
+}
+
+window.govpulseFormat = {
+  axisLabels,
+  clock: (ms, lang) => formatDate(ms, "clock", lang),
+  date: (ms, lang) => formatDate(ms, "date", lang),
+  time: (ms, lang) => formatDate(ms, "time", lang),
+};
+
 function num(value, digits = 0) {
   if (value == null || Number.isNaN(value)) return "–";
   return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
@@ -169,6 +232,7 @@ function applyLabels() {
     el("span", { text: ui("legend_low") }), el("span", { class: "ramp" }),
     el("span", { text: ui("legend_high") }));
   $("foot").textContent = `${meta.grid.source}`;
+  tickClock(); // now, not at the next second, in the new language
   // uPlot legends hold the series labels: rebuild the charts in the new language.
   if (chartScale && chartLang !== state.lang) buildCharts();
   for (const [name, answer] of Object.entries(last)) RENDER[name](answer);
@@ -249,7 +313,16 @@ function lineChart(target, series, heightRem) {
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [
-      { ...axis, size: Math.round(3.2 * unit), space: Math.round(5 * unit) },
+      {
+        ...axis, size: Math.round(3.2 * unit), space: Math.round(5 * unit),
+        incrs: () => AXIS_STEPS[state.range] || AXIS_STEPS["1h"],
+        // uPlot's own labels are American (10:00pm, 12/7/26): ours follow the language.
+        values: (u, ticks) => {
+          const labels = axisLabels(ticks, state.range, state.lang);
+          node.dataset.axisLabels = JSON.stringify(labels); // what the canvas shows, for tests
+          return labels;
+        },
+      },
       {
         ...axis, size: Math.round(3.6 * unit), space: Math.round(2.2 * unit),
         values: (u, ticks) => ticks.map(compact),
@@ -519,10 +592,7 @@ async function refreshFreshness() {
 }
 
 function tickClock() {
-  $("clock").textContent = new Intl.DateTimeFormat(locale(), {
-    timeZone: TZ, hour: "2-digit", minute: "2-digit", second: "2-digit",
-    day: "numeric", month: "short",
-  }).format(new Date());
+  $("clock").textContent = formatDate(Date.now(), "clock", state.lang);
 }
 
 async function start() {

@@ -11,7 +11,9 @@ is also written to docs/dashboard.png for the README.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from stack_process import UpProcess
@@ -277,6 +280,111 @@ def test_page_fits_laptops_and_wall_screens(
         browser.save_screenshot(str(shots / f"screen-{width}x{height}.png"))
     finally:
         browser.set_window_size(*LAPTOP)
+
+
+# 22:00 on 7 December 2026 in Bangkok (15:00 UTC), the moment the issue was filed from.
+EVENING = datetime(2026, 12, 7, 15, 0, tzinfo=UTC).timestamp()
+HOUR = 3600
+TWELVE_HOUR_MARKERS = re.compile(r"\b[ap]\.?m\.?\b|ก่อนเที่ยง|หลังเที่ยง", re.IGNORECASE)
+CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+
+
+def axis_labels(driver: Any, css: str) -> list[str]:
+    """The labels the chart under `css` last drew on its time axis (on the canvas)."""
+    from selenium.webdriver.common.by import By
+
+    raw = driver.find_element(By.CSS_SELECTOR, css).get_attribute("data-axis-labels")
+    return json.loads(raw) if raw else []
+
+
+def check_24_hour(labels: list[str]) -> None:
+    """No am/pm, and every time of day reads 00:00-23:59."""
+    for line in (line for label in labels for line in label.split("\n")):
+        assert not TWELVE_HOUR_MARKERS.search(line), line
+        if ":" in line:
+            assert CLOCK_TIME.match(line), line
+
+
+def test_the_time_formats_follow_the_language(browser: Any, site: str) -> None:
+    load(browser, f"{site}/#lang=th&range=1h")
+    ticks = [EVENING, EVENING + 2.5 * HOUR, EVENING + 3 * HOUR, EVENING + 26 * HOUR]
+
+    def labels(range_: str, lang: str) -> list[str]:
+        script = "return window.govpulseFormat.axisLabels(...arguments)"
+        return browser.execute_script(script, ticks, range_, lang)
+
+    assert labels("1h", "th") == ["22:00", "00:30", "01:00", "00:00"]
+    assert labels("15m", "en") == ["22:00", "00:30", "01:00", "00:00"]
+    assert labels("24h", "th") == [
+        "22:00\n7 ธ.ค. 2569",
+        "00:30\n8 ธ.ค. 2569",
+        "01:00",
+        "00:00\n9 ธ.ค. 2569",
+    ]
+    assert labels("24h", "en") == [
+        "22:00\n7 Dec 2026",
+        "00:30\n8 Dec 2026",
+        "01:00",
+        "00:00\n9 Dec 2026",
+    ]
+    assert labels("7d", "th")[::3] == ["7 ธ.ค. 2569", "9 ธ.ค. 2569"]
+    assert labels("7d", "en")[::3] == ["7 Dec 2026", "9 Dec 2026"]
+    clock = "return window.govpulseFormat.clock(arguments[0] * 1000, arguments[1])"
+    midnight = EVENING + 2 * HOUR + 5
+    assert browser.execute_script(clock, midnight, "th") == "8 ธ.ค. 2569 00:00:05"
+    assert browser.execute_script(clock, midnight, "en") == "8 Dec 2026, 00:00:05"
+
+
+def test_thai_mode_shows_buddhist_era_dates_and_24_hour_times(
+    browser: Any, site: str, shots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    now = datetime.now(ZoneInfo("Asia/Bangkok"))
+    ce_years = {str(now.year), str(now.year - 1)}  # a week back may be last year
+    be_years = {str(int(year) + 543) for year in ce_years}
+    load(browser, f"{site}/#lang=th&range=1h")
+    hourly = wait_until(lambda: axis_labels(browser, "#chart-timeseries"), 10, "axis, 1 hour")
+    assert all(CLOCK_TIME.match(label) for label in hourly), hourly  # times only
+    check_24_hour(hourly)
+    check_24_hour(axis_labels(browser, "#chart-sessions"))
+    clock = text(browser, "#clock")
+    assert str(now.year + 543) in clock and str(now.year) not in clock, clock
+    check_24_hour(clock.split()[-1:])
+    browser.save_screenshot(str(shots / "axis-th-1h.png"))
+
+    browser.find_element(By.CSS_SELECTOR, '#ranges [data-range="24h"]').click()
+    daily = wait_until(
+        lambda: [x for x in axis_labels(browser, "#chart-timeseries") if "\n" in x],
+        10,
+        "dated axis labels, 24 hours",
+    )
+    check_24_hour(daily)
+    assert all(label.split()[-1] in be_years for label in daily), daily
+    browser.save_screenshot(str(shots / "axis-th-24h.png"))
+
+    browser.find_element(By.CSS_SELECTOR, '#ranges [data-range="7d"]').click()
+
+    def dates_only() -> list[str]:
+        labels = axis_labels(browser, "#chart-timeseries")
+        return labels if labels and not any(":" in x for x in labels) else []
+
+    weekly = wait_until(dates_only, 10, "date axis labels, 7 days")
+    assert all(label.split()[-1] in be_years for label in weekly), weekly
+    check_24_hour(axis_labels(browser, "#chart-sessions"))
+    browser.save_screenshot(str(shots / "axis-th-7d.png"))
+
+    browser.find_element(By.ID, "lang").click()
+
+    def english() -> list[str]:
+        labels = axis_labels(browser, "#chart-timeseries")
+        return labels if labels and all(x.split()[-1] in ce_years for x in labels) else []
+
+    wait_until(english, 10, "English date axis labels, 7 days")
+    clock = text(browser, "#clock")
+    assert str(now.year) in clock and not any(be in clock for be in be_years), clock
+    check_24_hour(clock.split()[-1:])
+    browser.save_screenshot(str(shots / "axis-en-7d.png"))
 
 
 def test_the_page_follows_the_real_pipeline_on_simulated_traffic(

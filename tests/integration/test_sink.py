@@ -621,3 +621,85 @@ def test_the_range_reader_reads_every_range_of_an_insert_at_once(broker, unique_
             reader.read([TokenRange(topic, 0, -5, 2)])
     finally:
         reader.close()
+
+
+# -- records ClickHouse refuses --------------------------------------------------------------
+# A decimal wider than its column: the Avro schema admits any length of bytes, the stream
+# worker passes them on, ClickHouse's Decimal(12, 2) refuses more than 8 (VALUE_IS_OUT_OF_RANGE).
+TOO_WIDE_FEE = b"\x7f" + b"\xff" * 15
+
+
+def test_a_record_clickhouse_refuses_is_dead_lettered_and_the_rest_stored(
+    registry, database, tmp_path
+):
+    """One such record used to fail its insert for ever: the sink retried every 10 s with every
+    partition paused, so records sent afterwards were never stored."""
+    from sinks.samples import clean_value
+
+    own = EmbeddedBroker("127.0.0.1", free_port(), tmp_path / "logs").start()
+    try:
+        ensure_topics(own.bootstrap, 2)
+        good = [clean_value("service_request") for _ in range(40)]
+        bad_key, bad_value = clean_value("service_request", fee_thb=TOO_WIDE_FEE)
+        records = [*good[:20], (bad_key, bad_value), *good[20:]]
+        prefill(own.bootstrap, registry.url, {"service_request": records})
+        client = database()
+        refused = metrics.SINK_ROWS_REFUSED.labels("events_service_request")
+        refused_before = refused._value.get()
+        group = f"sink-{uuid.uuid4().hex[:8]}"
+        sink = Sink(client, own.bootstrap, registry.url, group_id=group, max_rows=5_000)
+        with running(sink):
+            wait_for(lambda: sink.stats.rows_total >= 40, 60, "the 40 good rows")
+            later = [clean_value("service_request") for _ in range(5)]
+            prefill(own.bootstrap, registry.url, {"service_request": later})
+            wait_for(lambda: sink.stats.rows_total >= 45, 60, "records sent afterwards")
+            wait_for(lambda: caught_up(own.bootstrap, group), 30, "offsets committed to the end")
+            assert not sink.stats.paused
+        table = table_for("service_request")
+        rows, ids = client.query(f"SELECT count(), uniqExact(event_id) FROM {table}").result_rows[0]
+        assert (rows, ids) == (45, 45)
+        [row] = client.query(
+            "SELECT reason, detail, source_topic, event_id FROM dead_letters"
+        ).result_rows
+        assert row[0] == "store_rejected" and "Decimal(12, 2)" in row[1]
+        assert row[2] == "raw.service_request" and row[3] == bad_key.decode()
+        assert refused._value.get() - refused_before == 1
+        assert sink.stats.refused == 1
+        events = client.query(
+            "SELECT sum(events) FROM activity_minute WHERE event_type = 'service_request'"
+        ).result_rows[0][0]
+        assert events == 45  # the rollups hold the stored rows, not the refused one
+    finally:
+        own.stop()
+
+
+def test_a_bisected_insert_replayed_whole_stores_each_row_once(registry, database):
+    """After a crash the sink re-inserts the original insert under its token: it fails the
+    same way, splits the same way, and ClickHouse drops the halves it holds — events table
+    and rollup views alike."""
+    from govpulse.registry import registry_client
+    from sinks.isolate import insert_isolating
+    from sinks.samples import clean_value
+    from sinks.store import WriterSchemas
+    from streams.schema_cache import register_clean_schema
+
+    sid = register_clean_schema(registry_client(registry.url), "service_request")
+    head = b"\x00" + sid.to_bytes(4, "big")
+    values = [head + clean_value("service_request")[1][5:] for _ in range(30)]
+    values[7] = head + clean_value("service_request", fee_thb=TOO_WIDE_FEE)[1][5:]
+    values[22] = head + clean_value("service_request", fee_thb=TOO_WIDE_FEE)[1][5:]
+    client = database()
+    store = SinkStore(client, WriterSchemas(registry_client(registry.url)), "g")
+
+    def insert(part, token):
+        return store.insert_clean("service_request", part, token)
+
+    for _ in range(2):
+        stored_rows, refused = insert_isolating(insert, values, "events_service_request|t")
+        assert stored_rows == 28 and [r.index for r in refused] == [7, 22]
+    table = table_for("service_request")
+    assert client.query(f"SELECT count() FROM {table}").result_rows[0][0] == 28
+    events = client.query(
+        "SELECT sum(events) FROM activity_minute WHERE event_type = 'service_request'"
+    ).result_rows[0][0]
+    assert events == 28

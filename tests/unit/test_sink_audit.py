@@ -62,7 +62,7 @@ class _FakeClient:
 
     def query(self, sql: str, parameters=None):
         self.queries.append(sql)
-        rows = [(7, 6)] if "events_" in sql else [(2, 3)]
+        rows = [(7, 1, 6)] if "events_" in sql else [(2, 3)]
         return type("Result", (), {"result_rows": rows})()
 
 
@@ -70,9 +70,10 @@ def test_stored_counts_read_only_the_audited_raw_positions():
     from sinks.audit import stored_counts
 
     client = _FakeClient()
-    counts = stored_counts(client, "complaint", {0: (10, 20), 1: (0, 0)})
+    counts = stored_counts(client, "complaint", {0: (10, 20), 1: (0, 0)}, 1_700_000_000_000)
     assert counts == {
         "stored_rows": 7,
+        "stored_refused": 1,
         "stored_ids": 6,
         "stored_dead_letters": 2,
         "stored_dead_letter_rows": 3,
@@ -80,6 +81,14 @@ def test_stored_counts_read_only_the_audited_raw_positions():
     condition = "source_partition = 0 AND source_offset >= 10 AND source_offset < 20"
     assert condition in client.queries[0]
     assert "source_partition = 1" not in client.queries[0]  # an empty range selects nothing
+    assert "occurred_at >= fromUnixTimestamp64Milli(1700000000000" in client.queries[0]
+    assert "reason != {r:String}" in client.queries[1]  # refused rows are not dead letters
+
+
+def test_rows_the_store_refused_count_as_stored_not_as_lost():
+    assert balanced(stored_rows=90, stored_refused=2).problems == []
+    [problem] = balanced(stored_rows=89, stored_refused=2).problems
+    assert "89 rows (+2 refused by it) for 92 clean records: sink behind" in problem
 
 
 def test_clean_records_that_cannot_be_decoded_are_a_problem_not_a_crash():
