@@ -92,7 +92,10 @@ class OutcomeSampler:
 def fill(bootstrap: str, registry: str, events: int, types: list[str], dirty: float) -> None:
     generator = TrafficGenerator(seed=3, daily_rhythm=False, dirty_share=dirty, event_types=types)
     producer = AgencyProducer(
-        bootstrap_servers=bootstrap, registry_url=registry, config={"linger.ms": 5}
+        bootstrap_servers=bootstrap,
+        registry_url=registry,
+        config={"linger.ms": 5},
+        check_rules=False,
     )
     for _ in range(events):
         event_type, record, _ = generator.next_event()

@@ -90,6 +90,7 @@ def main() -> None:
             seed=3, daily_rhythm=False, dirty_share=args.dirty_share, event_types=types
         )
         producer = AgencyProducer(
+            check_rules=False,
             bootstrap_servers=broker.bootstrap,
             registry_url=registry.url,
             config={"linger.ms": args.linger_ms},

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         ge=1000,
         description="A record not acknowledged by the broker within this time is reported failed.",
     )
+    producer_check_rules: bool = Field(
+        default=True,
+        description="AgencyProducer.send() gives the stream worker's verdict (raises naming "
+        "the field and the dead-letter reason) instead of sending a record the worker would "
+        "dead-letter; false for bulk back-fills (~20 µs a record).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every govpulse process."
     )
@@ -123,7 +129,12 @@ class Settings(BaseSettings):
         "per cycle): the cycle takes as long as its slowest table, not the sum of all.",
     )
     raw_ttl_days: int = Field(
-        default=400, ge=1, description="Retention of the events_* tables (days)."
+        default=400,
+        ge=1,
+        description="Retention of the events_* tables (days), by occurred_at. Stream workers "
+        "dead-letter older events as outside_retention (stored, the TTL would delete them at "
+        "once while the rollups kept counting them); the audit excludes events that aged out "
+        "after they were stored.",
     )
     dead_letter_ttl_days: int = Field(
         default=30, ge=1, description="Retention of the dead_letters table (days)."

@@ -1,7 +1,7 @@
 """Every Prometheus metric of govpulse, declared once and shared by all processes.
 
-Labels are small fixed sets (event type, topic, reason, outcome) — never an event id or a
-pseudonym, which would make a series per record.
+Labels are small fixed sets (event type, topic, reason, outcome, a schema's field name) —
+never an event id or a pseudonym, which would make a series per record.
 """
 
 from __future__ import annotations
@@ -66,6 +66,12 @@ STREAMS_DUPLICATES = Counter(
     "Records dropped because their event_id was seen within the de-duplication window.",
     ["event_type"],
 )
+STREAMS_IDS_MASKED = Counter(
+    "govpulse_streams_ids_masked_total",
+    "ID-shaped numbers (13 digits in any spelling, valid national ID or not; streams.pii) "
+    "masked in a non-PII text field of a clean record, by field (a schema field's name).",
+    ["event_type", "field"],
+)
 STREAMS_BATCH_SECONDS = Histogram(
     "govpulse_streams_batch_seconds",
     "Time to process one batch taken from a raw topic, decode to send.",
@@ -101,6 +107,12 @@ SINK_INSERT_SECONDS = Histogram(
 )
 SINK_INSERT_RETRIES = Counter(
     "govpulse_sink_insert_retries_total", "Inserts retried after a transient error."
+)
+SINK_ROWS_REFUSED = Counter(
+    "govpulse_sink_rows_refused_total",
+    "Rows ClickHouse refused for what they hold (a parse or range error), found by splitting "
+    "their insert and dead-lettered as store_rejected; the rest of the insert was stored.",
+    ["table"],
 )
 SINK_INSERT_FAILURES = Counter(
     "govpulse_sink_insert_failures_total",

@@ -1,7 +1,9 @@
 """`AgencyProducer`: how an agency system publishes events in the agreed Avro contracts.
 
 Every record is validated against its schema before it leaves the process (a `ValueError`
-names the field), framed in the Confluent wire format and keyed by `event_id`. The Kafka
+names the field) and, by default, given the stream worker's own verdict (`RecordRejected`, a
+`ValueError` naming the field and the dead-letter reason: see `producers.verdict`); it is framed
+in the Confluent wire format and keyed by its `event_id` in canonical form. The Kafka
 producer is idempotent with acks=all; every record is either acknowledged or reported in
 `failures` — a full local buffer raises `ProducerBufferFull` rather than dropping anything.
 """
@@ -21,12 +23,15 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry import Schema
+from fastavro import parse_schema
 
 from govpulse.registry import registry_client
 from monitoring import metrics
+from producers.verdict import RecordCheck, RecordRejected
 from schemas import catalog
 from schemas.avro_writer import Writer, compile_writer
 from schemas.wire_format import header
+from streams.rules.event_id import canonical_event_id
 
 log = logging.getLogger("govpulse.producer")
 
@@ -80,6 +85,7 @@ class _Binding:
     delivered: Any = field(repr=False)
     failed: Any = field(repr=False)
     fields: frozenset[str] = field(repr=False)  # a key outside them is a typo, not ignored
+    check: RecordCheck | None = field(repr=False)  # the worker's verdict, unless turned off
     # counts not yet added to the Prometheus counters (added every POLL_EVERY sends and on
     # flush: an increment per record cost ~1 µs each, a tenth of the encode)
     unsynced: dict[str, int] = field(
@@ -103,13 +109,20 @@ class AgencyProducer:
         config: dict[str, Any] | None = None,
         failures_kept: int = 10_000,
         close_timeout_s: float = 30.0,
+        check_rules: bool | None = None,
     ) -> None:
+        """`check_rules`: give the stream worker's verdict at send() (default
+        GOVPULSE_PRODUCER_CHECK_RULES, on); off for bulk back-fills of records already known
+        to pass, or to send defective records on purpose (the traffic simulator)."""
         from govpulse.kafka_config import client_config
         from govpulse.settings import get_settings
 
         settings = get_settings()
         self.bootstrap_servers = bootstrap_servers or settings.bootstrap_servers
         self.schema_version = schema_version
+        self.check_rules = settings.producer_check_rules if check_rules is None else check_rules
+        self._future_tolerance_s = settings.future_tolerance_s
+        self._retention_days = settings.raw_ttl_days
         self.auto_register = auto_register
         self.close_timeout_s = close_timeout_s  # what leaving a `with` block waits for acks
         self.buffer_timeout_s = (
@@ -169,6 +182,15 @@ class AgencyProducer:
                 metrics.PRODUCER_DELIVERED.labels(event_type),
                 metrics.PRODUCER_FAILED.labels(event_type),
                 frozenset(f["name"] for f in parsed["fields"]),
+                RecordCheck(
+                    event_type,
+                    schema_id,
+                    parse_schema(parsed),
+                    self._future_tolerance_s,
+                    self._retention_days,
+                )
+                if self.check_rules
+                else None,
             )
             self._bindings[event_type] = binding
             self._by_topic[topic] = binding
@@ -193,6 +215,10 @@ class AgencyProducer:
                 known = ", ".join(catalog.EVENT_TYPES)
                 raise ValueError(f"unknown event type {event_type!r}; expected one of {known}")
             binding = self._binding(event_type)
+        event_id = record.get("event_id")
+        canonical = canonical_event_id(event_id) if type(event_id) is str else None
+        if canonical is not None and canonical is not event_id:  # the spelling dedup compares
+            record = {**record, "event_id": canonical}
         try:
             if not binding.fields.issuperset(record):
                 unknown = ", ".join(sorted(map(str, set(record) - binding.fields)))
@@ -204,7 +230,14 @@ class AgencyProducer:
             metrics.PRODUCER_INVALID.labels(event_type).inc()
             raise ValueError(f"{event_type} record: {invalid}") from None
         key = record["event_id"]  # the writer checked it is a UUID (text or uuid.UUID)
-        return binding.topic, key if type(key) is str else str(key), value
+        key = key if type(key) is str else str(key)
+        if binding.check is not None:
+            try:
+                binding.check.check(value, key)
+            except RecordRejected:
+                metrics.PRODUCER_INVALID.labels(event_type).inc()
+                raise
+        return binding.topic, key, value
 
     def send(
         self,

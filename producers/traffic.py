@@ -5,7 +5,8 @@
 with a repairable one reaches `clean.<type>`, a record with a dead-letter defect reaches
 `dlq.<type>` with that reason, a duplicate is dropped. Clean-bound records are therefore
 valid in every respect the stream processor checks (known codes, checksummed IDs, a district
-inside its province, a timestamp that is not in the future).
+inside its province, a village in a subdistrict of that district, a timestamp that is not in
+the future).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from producers.defects import Defect, Outcome
 from schemas import catalog
-from schemas.reference import agencies, districts, provinces
+from schemas.reference import agencies, districts, provinces, subdistricts
 from streams.rules.buddhist_era import BE_OFFSET
 from streams.rules.national_id import check_digit
 from streams.rules.thai_digits import THAI_DIGITS
@@ -127,6 +128,10 @@ class TrafficGenerator:
         self.districts_of: dict[str, list[str]] = {}
         for district in districts().values():
             self.districts_of.setdefault(district.province_code, []).append(district.code)
+        self.subdistricts_of: dict[str, list[str]] = {}  # district and province → subdistricts
+        for district_code, codes in subdistricts().items():
+            self.subdistricts_of[district_code] = list(codes)
+            self.subdistricts_of.setdefault(district_code[:2], []).extend(codes)
         self.recent: dict[str, deque[dict[str, Any]]] = {
             t: deque(maxlen=RECENT_KEPT) for t in event_types
         }
@@ -282,8 +287,8 @@ class TrafficGenerator:
         end = record["occurred_at"].replace(second=0, microsecond=0)
         record |= {
             "access_point_id": f"NPR-{province}-{rng.randint(1, 2500):06d}",
-            "village_code": (record["district_code"] or province + "01")
-            + f"{rng.randint(1, 20):02d}{rng.randint(1, 15):02d}",
+            "village_code": rng.choice(self.subdistricts_of[record["district_code"] or province])
+            + f"{rng.randint(1, 15):02d}",
             "village_name": rng.choice(spec["villages"]),
             "interval_start": end - timedelta(minutes=minutes),
             "interval_minutes": minutes,

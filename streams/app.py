@@ -30,6 +30,7 @@ from streams.direct_reader import DirectReader
 from streams.rules.pseudonymise import PseudonymKey
 from streams.schema_cache import WriterSchemas, register_clean_schema
 from streams.transform import Transformer
+from streams.validate import DAY_MS
 
 log = logging.getLogger("govpulse.streams")
 APP_ID = "govpulse-streams"  # the default of GOVPULSE_STREAMS_APP_ID
@@ -175,6 +176,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                     register_clean_schema(registry, event_type),
                     key,
                     future_tolerance_ms=settings.future_tolerance_s * 1000,
+                    retention_ms=settings.raw_ttl_days * DAY_MS,
                 )
                 processors[catalog.raw_topic(event_type)] = BatchProcessor(
                     event_type, transformer, dedups[event_type]

@@ -1,4 +1,4 @@
-"""Cleaning a decoded raw record in place: text, Thai digits and Buddhist Era years.
+"""Cleaning a decoded raw record in place: text, Thai digits, Buddhist Era years, legacy codes.
 
 The rules themselves live in `streams.rules`; this module decides which fields they apply to —
 from the schema, never from a list of names — and does it fast: most strings are already clean,
@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from streams.enrich import ReferenceTables, reference_tables
 from streams.flat_avro import is_type, nullable_branch
 from streams.rules import buddhist_era, text, thai_digits
 
@@ -27,6 +28,9 @@ class Fix(StrEnum):
     UNICODE_NFC = "unicode_nfc"
     BUDDHIST_ERA = "buddhist_era"
     NATIONAL_ID_IN_TEXT = "national_id_in_text"  # a valid ID in a non-PII string was masked
+    EVENT_ID_SPELLING = "event_id_spelling"  # event_id made the lowercase canonical UUID
+    LEGACY_DISTRICT = "legacy_district"  # an abolished district code → its successor
+    LEGACY_SUBDISTRICT = "legacy_subdistrict"  # a village_code's abolished subdistrict, ditto
 
 
 FIX_ORDER = {fix: index for index, fix in enumerate(Fix)}
@@ -80,15 +84,31 @@ def _logical_type(field_type: Any) -> str | None:
     return inner.get("logicalType") if isinstance(inner, dict) else None
 
 
+def village_fields(schema: dict[str, Any]) -> tuple[str, ...]:
+    """String fields named `village_code` or `*_village_code`: 8 digits, a 6-digit DOPA
+    subdistrict code and a 2-digit village (muban) number."""
+    return tuple(
+        f["name"]
+        for f in schema["fields"]
+        if (f["name"] == "village_code" or f["name"].endswith("_village_code"))
+        and is_type(f["type"], "string")
+    )
+
+
 class RecordCleaner:
     """Cleans records of one raw schema; the fields each rule touches come from the schema.
 
     - every string field (alone or nullable): Thai digits → Arabic, then `text.clean_text`;
     - every timestamp-millis field with a Buddhist Era year: shifted back 543 years;
-    - every int/long field named `*_year` (e.g. dataset_update.data_year): BE year → CE.
+    - every int/long field named `*_year` (e.g. dataset_update.data_year): BE year → CE;
+    - district_code and every `village_code` holding a code DOPA abolished: replaced by its
+      successor, and the record's district/province with it when the successor lies in another
+      one (`_repair_district`, `_repair_village`). The successors come from
+      `schemas/reference/abolished.json` through `ReferenceTables.legacy_*`.
     """
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: dict[str, Any], tables: ReferenceTables | None = None) -> None:
+        tables = reference_tables() if tables is None else tables
         fields = schema["fields"]
         self.string_fields = tuple(f["name"] for f in fields if is_type(f["type"], "string"))
         self.timestamp_fields = tuple(
@@ -100,6 +120,11 @@ class RecordCleaner:
             if (is_type(f["type"], "int") or is_type(f["type"], "long"))
             and (f["name"] == "year" or f["name"].endswith("_year"))
         )
+        has_district = any(f["name"] == "district_code" for f in fields)
+        self._legacy_districts = tables.legacy_districts if has_district else {}
+        self._legacy_subdistricts = tables.legacy_subdistricts
+        self._district_province = tables.district_province
+        self.village_fields = village_fields(schema)
 
     def clean(self, record: dict[str, Any], changed: set[str]) -> set[Fix]:
         """Clean `record` in place; add the names of changed fields to `changed`; the fixes.
@@ -137,7 +162,76 @@ class RecordCleaner:
                 record[name] = buddhist_era.to_ce_year(year)
                 changed.add(name)
                 fixes.add(Fix.BUDDHIST_ERA)
+        # After the strings: a legacy code may have arrived in Thai digits.
+        if self._legacy_districts:
+            district = record.get("district_code")
+            if district in self._legacy_districts:
+                self._repair_district(record, district, changed, fixes)
+        for name in self.village_fields:
+            village = record.get(name)
+            if village is not None and village[:6] in self._legacy_subdistricts:
+                self._repair_village(record, name, village, changed, fixes)
         return fixes
+
+    def _repair_district(
+        self, record: dict[str, Any], district: str, changed: set[str], fixes: set[Fix]
+    ) -> None:
+        """Replace an abolished district code by the one successor a DOPA notice names.
+
+        `legacy_districts` holds only such codes: a district split into several has no single
+        successor (which one the record meant is unknown), and geothai lists most abolished
+        districts with none, so those stay UNKNOWN_DISTRICT. When the successor lies in another
+        province (Nong Khai's districts that became Bueng Kan in 2011), a province_code that
+        is the old province moves with it. A province_code that is neither the old nor the
+        new province contradicts the district either way: it is left for validation to reject.
+        """
+        successor = self._legacy_districts[district]
+        new_province = self._district_province[successor]
+        province = record.get("province_code")
+        if province != district[:2] and province != new_province:
+            return
+        record["district_code"] = successor
+        changed.add("district_code")
+        if province != new_province:
+            record["province_code"] = new_province
+            changed.add("province_code")
+        fixes.add(Fix.LEGACY_DISTRICT)
+
+    def _repair_village(
+        self,
+        record: dict[str, Any],
+        name: str,
+        village: str,
+        changed: set[str],
+        fixes: set[Fix],
+    ) -> None:
+        """Give a village code whose subdistrict DOPA abolished its successor's code.
+
+        The village number is kept: the notices behind `legacy_subdistricts` move a whole
+        subdistrict to another district (a new district carved out, a boundary changed), so
+        its villages keep their numbers. The record's district_code and province_code move
+        with the subdistrict where they are the old ones; any other district or province
+        contradicts the code and is left for validation to reject, as is a malformed code.
+        """
+        old = village[:6]
+        successor = self._legacy_subdistricts[old]
+        district = record.get("district_code")
+        province = record.get("province_code")
+        if (
+            len(village) != 8
+            or (district is not None and district != old[:4] and district != successor[:4])
+            or (province != old[:2] and province != successor[:2])
+        ):
+            return
+        record[name] = successor + village[6:]
+        changed.add(name)
+        if district is not None and district != successor[:4]:
+            record["district_code"] = successor[:4]
+            changed.add("district_code")
+        if province != successor[:2]:
+            record["province_code"] = successor[:2]
+            changed.add("province_code")
+        fixes.add(Fix.LEGACY_SUBDISTRICT)
 
 
 def ordered(fixes: set[Fix]) -> list[str]:

@@ -7,7 +7,7 @@ region search per record. The field names are those of `schemas/avro/clean_extra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -24,6 +24,10 @@ class ReferenceTables:
     provinces: dict[str, dict[str, str]]  # province_code → province names and region
     districts: dict[str, dict[str, str]]  # district_code → district names
     district_province: dict[str, str]  # district_code → its province_code
+    subdistricts: frozenset[str] = frozenset()  # current 6-digit subdistrict codes
+    # abolished code → the one code a DOPA notice puts in its place (streams.clean repairs)
+    legacy_districts: dict[str, str] = field(default_factory=dict)
+    legacy_subdistricts: dict[str, str] = field(default_factory=dict)
 
     def enrich(self, record: dict[str, Any]) -> None:
         """Add the reference fields to a record whose codes were validated."""
@@ -67,4 +71,16 @@ def reference_tables() -> ReferenceTables:
         for code, district in reference.districts().items()
     }
     district_province = {code: d.province_code for code, d in reference.districts().items()}
-    return ReferenceTables(agencies, provinces, districts, district_province)
+    subdistricts = frozenset(
+        code
+        for district in reference.districts()
+        for code in reference.subdistricts().get(district, ())
+    )
+    legacy: dict[int, dict[str, str]] = {4: {}, 6: {}}
+    for code, area in reference.abolished().items():
+        successor = area.successor
+        if successor is not None and (successor in districts or successor in subdistricts):
+            legacy[len(code)][code] = successor
+    return ReferenceTables(
+        agencies, provinces, districts, district_province, subdistricts, legacy[4], legacy[6]
+    )

@@ -2,9 +2,27 @@
 
 A field tagged `"pii": "national_id"` must hold a valid 13-digit ID (separators allowed) or the
 record is dead-lettered; other kinds are normalised (`phone`: digits only, +66 → 0) and then
-pseudonymised. The clean field is `<name>_pseudonym` (see `schemas.catalog.clean_schema`). A
-valid national ID written into any other string field (a complaint's subject, say) is masked,
-so the raw ID never reaches a clean topic (PDPA).
+pseudonymised. The clean field is `<name>_pseudonym` (see `schemas.catalog.clean_schema`). Every
+ID-shaped number written into any other string field (a complaint's subject, say) is masked,
+valid ID or not — a mistyped ID is still personal data — so no ID reaches a clean topic (PDPA);
+dead-letter details are masked the same way (`redact_ids`).
+
+An ID-shaped number is 13 digits read as one number, in any spelling an ID field accepts
+(`_ID_SHAPED`, the one definition). Digits are 0-9 or Thai ๐-๙; separators are what cleaning
+and `national_id.normalise` drop from an ID field: '-', whitespace (space, NBSP, tab, line
+break) and zero-width characters, any run of them between two digits. Digits with no separator
+between form a group; an ID-shaped number is whole groups, joined by separators, of 13 digits
+in all — or a group of 14 digits or more, which may hold an ID run into another number. So
+`1101700230708`, `1-1017-00230-70-8`, `1 1017 00230 70 8`, `๑๑๐๑๗๐๐๒๓๐๗๐๘` and `1-1017-` + line
+break + `00230-70-8` are all masked, and next to another number an ID still is: in
+`1101700230708 0812345678` the first group alone makes 13. Any other character ends a group
+and a number: letters, '/', ',', '.', ':'. Groups are never split, so what cannot make exactly
+13 stays: dates (2567-01-01), amounts (1,234,567), phones (02-123-4567, 081 234 5678),
+`1111-670614-0007` (a complaint number: 4 + 6 + 4), a card in groups of four, years in a row.
+Masking too much is the safe side: other numbers whose groups add up to 13 are masked too
+(`02-123-4567 1234`; `081 234 5678 082 345 6789` → `[national_id] 345 6789`). The mask keeps
+nothing of the number (`ID_MASK`): its ends or length would only help to guess it. Dashes
+other than '-' (en dash, minus sign) are no separators: an ID field does not accept them either.
 """
 
 from __future__ import annotations
@@ -15,29 +33,38 @@ import re
 from binascii import b2a_base64
 from typing import Any
 
+from monitoring import metrics
 from schemas.catalog import PSEUDONYM_SUFFIX, pii_fields
 from streams.clean import Fix
-from streams.flat_avro import is_type
+from streams.flat_avro import is_type, nullable_branch
 from streams.reasons import Reason
 from streams.rules import national_id
 from streams.rules.pseudonymise import PseudonymKey
+from streams.rules.text import ZERO_WIDTH
+from streams.rules.thai_digits import THAI_DIGITS
 
 Failure = tuple[Reason, str]
 
 NATIONAL_ID = "national_id"
 PHONE = "phone"
 ID_MASK = "[national_id]"
-# 13 digits, or the printed form 1-2345-67890-12-1, not inside a longer run of digits.
-_ID_IN_TEXT = re.compile(
-    r"(?<![0-9])(?:[0-9]{13}|[0-9][- ][0-9]{4}[- ][0-9]{5}[- ][0-9]{2}[- ][0-9])(?![0-9])"
+_DIGIT = f"[0-9{THAI_DIGITS}]"
+_ID_SEPARATOR = rf"[-\s{ZERO_WIDTH}]"
+# See the module docstring. From a digit that starts a group (the lookbehind): 13 more digits,
+# or 12 more across separators ending where a group ends. Starting with the digit class lets
+# the engine skip to digits; a possessive separator run is never given back.
+_ID_SHAPED = re.compile(
+    rf"{_DIGIT}(?<!{_DIGIT}{_DIGIT})"
+    rf"(?:{_DIGIT}{{13,}}|(?:{_ID_SEPARATOR}*+{_DIGIT}){{12}}(?!{_DIGIT}))"
 )
 _NON_DIGITS = re.compile(r"[^0-9]")
 _ID_WEIGHTS = tuple(range(13, 1, -1))
 _ID_ASCII_OFFSET = ord("0") * sum(_ID_WEIGHTS)
-# Byte shape of a payload for a C-speed pre-check: digit → 0, '-' or ' ' → 2, other → 1.
-_SHAPE = bytes(0 if 48 <= b <= 57 else 2 if b in b"- " else 1 for b in range(256))
-_PLAIN_SHAPE = bytes(13)
-_PRINTED_SHAPE = b"0-0000-00000-00-0".translate(_SHAPE)
+# A payload's digit shape, for a C-speed pre-check: ASCII digit → 0, '-' and ' ' deleted, any
+# other byte → 1. An ID-shaped number in a clean string is then 13 zeros in a row.
+_DIGIT_SHAPE = bytes(0 if 48 <= b <= 57 else 1 for b in range(256))
+_SEPARATOR_BYTES = b"- "
+_THIRTEEN_DIGITS = bytes(13)
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 _SHA256_BLOCK = 64
 _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
@@ -52,19 +79,13 @@ def mask(value: str) -> str:
 
 
 def scrub_national_ids(text: str) -> str:
-    """`text` with every checksum-valid national ID replaced by `ID_MASK`."""
-    if len(text) < 13:
-        return text
-    return _ID_IN_TEXT.sub(_mask_if_valid, text)
+    """`text` with every ID-shaped number (valid ID or not) replaced by `ID_MASK`."""
+    return _ID_SHAPED.sub(ID_MASK, text) if len(text) >= 13 else text
 
 
 def redact_ids(text: str) -> str:
-    """`text` with every ID-shaped number masked, valid or not: for dead-letter details."""
-    return _ID_IN_TEXT.sub(ID_MASK, text) if len(text) >= 13 else text
-
-
-def _mask_if_valid(match: re.Match[str]) -> str:
-    return ID_MASK if is_valid_id(national_id.normalise(match[0])) else match[0]
+    """`text` with every ID-shaped number masked, for dead-letter details: as in free text."""
+    return _ID_SHAPED.sub(ID_MASK, text) if len(text) >= 13 else text
 
 
 def is_valid_id(value: str) -> bool:
@@ -135,36 +156,53 @@ class Pseudonymiser:
 
 
 class IdMasker:
-    """Masks valid national IDs written into the non-PII string fields of one schema.
+    """Masks ID-shaped numbers written into the non-PII string fields of one schema.
+
+    Fields whose type is a UUID (the event id: validated, the record's key) are not free text
+    and are left alone: the digits of about one random UUID in 80 are ID-shaped across its dashes.
 
     Scanning every string with a regular expression costs more than the rest of cleaning, so
     a record read by the compiled reader is first checked on its payload bytes: unchanged
-    fields are byte-identical to the clean ones, and a 13-digit run or a printed ID
-    (1-2345-67890-12-1) is a fixed shape after one `bytes.translate`. Only fields that
-    cleaning changed, or all of them when the shape shows up, go through the regex.
+    fields are byte-identical to the clean ones, so their only separators are '-' and ' '
+    (cleaning changes a field with any other whitespace, a zero-width character or a Thai
+    digit), and after one `bytes.translate` that deletes those two an ID-shaped number is 13
+    zero bytes in a row. Only fields that cleaning changed, or all of them when the shape shows
+    up, go through the regex. Each masked number counts in govpulse_streams_ids_masked_total.
     """
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: dict[str, Any], event_type: str | None = None) -> None:
+        """`event_type` labels the metric; without it, each record's (validated) event_type."""
         fields = schema["fields"]
+        scanned = ["pii" not in f and _logical_type(f["type"]) != "uuid" for f in fields]
         self.text_fields = tuple(
-            f["name"] for f in fields if "pii" not in f and is_type(f["type"], "string")
+            f["name"]
+            for f, scan in zip(fields, scanned, strict=True)
+            if scan and is_type(f["type"], "string")
         )
         self._text = frozenset(self.text_fields)
-        self._pii_indexes = tuple(i for i, f in enumerate(fields) if "pii" in f)
+        # The payload spans to check, as (first, end) field indexes: from a text field to the
+        # last text field reached without crossing a PII field (pseudonymised anyway) or a UUID.
+        spans: list[tuple[int, int]] = []
+        for index, field in enumerate(fields):
+            if field["name"] in self._text:
+                if spans and all(scanned[spans[-1][1] : index]):
+                    spans[-1] = (spans[-1][0], index + 1)
+                else:
+                    spans.append((index, index + 1))
+        self._spans = tuple(spans)
+        self._event_type = event_type
+        # Metric children by field, resolved once; given the event type, all at once (at 0).
+        self._masked: dict[str, Any] = {}
+        if event_type is not None:
+            for name in self.text_fields:
+                self._masked[name] = metrics.STREAMS_IDS_MASKED.labels(event_type, name)
 
     def may_hold_ids(self, payload: bytes, starts: tuple[int, ...]) -> bool:
-        """True when the payload outside the PII fields has an ID-shaped run of bytes."""
-        shape = payload.translate(_SHAPE)
-        pii = self._pii_indexes
-        for pattern in (_PLAIN_SHAPE, _PRINTED_SHAPE):
-            at = shape.find(pattern, starts[0])
-            while at >= 0:
-                for index in pii:
-                    if starts[index] <= at < starts[index + 1]:
-                        break  # the PII field itself: pseudonymised anyway
-                else:
-                    return True
-                at = shape.find(pattern, at + 1)
+        """True when the payload outside the PII and UUID fields has an ID-shaped number."""
+        for first, end in self._spans:
+            shape = payload[starts[first] : starts[end]].translate(_DIGIT_SHAPE, _SEPARATOR_BYTES)
+            if _THIRTEEN_DIGITS in shape:
+                return True
         return False
 
     def mask(
@@ -185,11 +223,23 @@ class IdMasker:
         for name in names:
             value = record.get(name)
             if value is not None and len(value) >= 13:
-                masked = scrub_national_ids(value)
-                if masked != value:
+                masked, count = _ID_SHAPED.subn(ID_MASK, value)
+                if count:
                     record[name] = masked
                     changed.add(name)
                     fixes.add(Fix.NATIONAL_ID_IN_TEXT)
+                    counter = self._masked.get(name)
+                    if counter is None:
+                        event_type = self._event_type or record["event_type"]
+                        counter = metrics.STREAMS_IDS_MASKED.labels(event_type, name)
+                        self._masked[name] = counter
+                    counter.inc(count)
+
+
+def _logical_type(field_type: Any) -> str | None:
+    branch = nullable_branch(field_type)
+    inner = branch[2] if branch else field_type
+    return inner.get("logicalType") if isinstance(inner, dict) else None
 
 
 def _id_problem(name: str, value: str) -> str:

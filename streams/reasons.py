@@ -18,7 +18,11 @@ class Reason(StrEnum):
     UNKNOWN_AGENCY = "unknown_agency"  # agency_code not in schemas/reference/agencies.json
     UNKNOWN_PROVINCE = "unknown_province"  # not a DOPA province code
     UNKNOWN_DISTRICT = "unknown_district"  # not a DOPA district, or in another province
+    # village_code: not 6-digit DOPA subdistrict + 2-digit village number, or the subdistrict
+    # lies outside the record's district_code / province_code
+    UNKNOWN_SUBDISTRICT = "unknown_subdistrict"
     FUTURE_TIMESTAMP = "future_timestamp"  # occurred_at later than now + tolerance
+    OUTSIDE_RETENTION = "outside_retention"  # occurred_at older than GOVPULSE_RAW_TTL_DAYS
     INVALID_NATIONAL_ID = "invalid_national_id"  # not 13 digits, or the check digit is wrong
     # reported by the router (streams.batch), not the transform: the clean record is over
     # the output producer's size limit

@@ -7,9 +7,11 @@ and its position and routes the result — `Cleaned` to `clean.<type>` (key = ev
 Steps, and the order of reasons when a record has several problems (first failure wins):
 1. decode (`streams.decode`): UNDECODABLE (framing, Avro body, trailing bytes), UNKNOWN_SCHEMA
    (unknown id, another type's schema, unresolvable); read as the latest raw schema.
-2. clean (`streams.clean`): text, Thai digits, Buddhist Era — repairs, never rejects.
+2. clean (`streams.clean`): text, Thai digits, Buddhist Era — repairs, never rejects; the
+   event id is given its one canonical spelling (`streams.rules.event_id`), so de-duplication
+   and ClickHouse see one id however the agency wrote it.
 3. validate (`streams.validate`): INVALID_VALUE (event_type, event_id) → UNKNOWN_AGENCY →
-   UNKNOWN_PROVINCE → UNKNOWN_DISTRICT → FUTURE_TIMESTAMP.
+   UNKNOWN_PROVINCE → UNKNOWN_DISTRICT → FUTURE_TIMESTAMP → OUTSIDE_RETENTION.
 4. pseudonymise (`streams.pii`): INVALID_NATIONAL_ID; valid IDs in other text are masked.
 5. enrich (`streams.enrich`), add lineage, encode (`streams.encode`).
 
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import catalog
-from streams.clean import RecordCleaner, ordered
+from streams.clean import Fix, RecordCleaner, ordered
 from streams.decode import (
     DecodeFailure,
     RawDecoder,
@@ -40,6 +42,7 @@ from streams.encode import CleanEncoder
 from streams.enrich import reference_tables
 from streams.pii import IdMasker, Pseudonymiser, redact_ids
 from streams.reasons import Reason
+from streams.rules.event_id import canonical_event_id
 from streams.rules.pseudonymise import PseudonymKey
 from streams.validate import DEFAULT_FUTURE_TOLERANCE_MS, Validator
 
@@ -83,7 +86,9 @@ class Transformer:
         clean_schema_id: int,
         key: PseudonymKey,
         future_tolerance_ms: int = DEFAULT_FUTURE_TOLERANCE_MS,
+        retention_ms: int | None = None,
     ) -> None:
+        """`retention_ms`: how old an event may be (GOVPULSE_RAW_TTL_DAYS in the worker)."""
         raw = catalog.raw_schema(event_type)  # validates event_type
         tables = reference_tables()
         self.event_type = event_type
@@ -91,7 +96,7 @@ class Transformer:
         # Bound methods, looked up once: process() is the per-message hot path.
         self._decode = RawDecoder(event_type, writer_schema).decode
         self._clean = RecordCleaner(raw).clean
-        self._validate = Validator(event_type, raw, tables, future_tolerance_ms).check
+        self._validate = Validator(event_type, raw, tables, future_tolerance_ms, retention_ms).check
         self._pseudonymise = Pseudonymiser(raw, key).apply
         self._mask_ids = IdMasker(raw).mask
         self._enrich = tables.enrich
@@ -115,6 +120,12 @@ class Transformer:
         try:
             changed = set(missing)
             fixes = self._clean(record, changed)
+            event_id = record["event_id"]
+            canonical = canonical_event_id(event_id)
+            if canonical is not None and canonical is not event_id:
+                record["event_id"] = canonical  # before de-duplication compares it
+                changed.add("event_id")
+                fixes.add(Fix.EVENT_ID_SPELLING)
             failure = self._validate(record, now_ms) or self._pseudonymise(record)
             if failure is not None:
                 return Rejected(failure[0], redact_ids(failure[1]), record["event_id"])
@@ -141,9 +152,12 @@ def build_transformers(
     clean_schema_ids: Mapping[str, int],
     key: PseudonymKey,
     future_tolerance_ms: int = DEFAULT_FUTURE_TOLERANCE_MS,
+    retention_ms: int | None = None,
 ) -> dict[str, Transformer]:
     """One transformer per event type in `clean_schema_ids` (event type → clean schema id)."""
     return {
-        event_type: Transformer(event_type, writer_schema, schema_id, key, future_tolerance_ms)
+        event_type: Transformer(
+            event_type, writer_schema, schema_id, key, future_tolerance_ms, retention_ms
+        )
         for event_type, schema_id in clean_schema_ids.items()
     }

@@ -25,6 +25,30 @@ class District:
 
 
 @dataclass(frozen=True)
+class Abolished:
+    """A district or subdistrict code DOPA abolished, and the codes that took its place."""
+
+    code: str
+    level: str  # "district" | "subdistrict"
+    name_th: str
+    abolished_on: str  # ISO date
+    successors: tuple[str, ...]  # empty when geothai knows none
+    basis: str | None  # "notice": a reviewed legal notice; "name": a same-name match only
+    notice: str | None  # the notice (title, Royal Gazette reference, URL) when basis is notice
+
+    @property
+    def successor(self) -> str | None:
+        """The one code that replaces this one, when a notice says so; else None.
+
+        Several successors (an area split) cannot be told apart from the old code alone, and a
+        successor found by name only is likely but not proven: neither is a safe repair.
+        """
+        if self.basis == "notice" and len(self.successors) == 1:
+            return self.successors[0]
+        return None
+
+
+@dataclass(frozen=True)
 class Region:
     code: str
     name_th: str
@@ -56,6 +80,21 @@ def provinces() -> dict[str, Province]:
 @cache
 def districts() -> dict[str, District]:
     return {row["code"]: District(**row) for row in _load("districts.json")["rows"]}
+
+
+@cache
+def subdistricts() -> dict[str, tuple[str, ...]]:
+    """District code → the 6-digit codes of its subdistricts (tambon / khwaeng)."""
+    return {row["district_code"]: tuple(row["codes"]) for row in _load("subdistricts.json")["rows"]}
+
+
+@cache
+def abolished() -> dict[str, Abolished]:
+    """Abolished district (4-digit) and subdistrict (6-digit) codes → what DOPA says of them."""
+    return {
+        row["code"]: Abolished(**{**row, "successors": tuple(row["successors"])})
+        for row in _load("abolished.json")["rows"]
+    }
 
 
 @cache

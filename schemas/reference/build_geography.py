@@ -1,6 +1,8 @@
-"""Regenerate provinces.json and districts.json from the geothai package (DOPA codes).
+"""Regenerate the geography files from the geothai package (DOPA codes).
 
 Run: python -m schemas.reference.build_geography
+Writes provinces.json, districts.json, subdistricts.json (the codes only, per district) and
+abolished.json (districts and subdistricts DOPA abolished, with their successors).
 A snapshot in the repository keeps the pipeline's reference data reviewable in diffs and
 independent of the installed geothai version.
 """
@@ -11,6 +13,7 @@ import json
 from pathlib import Path
 
 import geothai
+from geothai.abolished import abolished_areas
 
 HERE = Path(__file__).parent
 SOURCE = (
@@ -29,6 +32,7 @@ def write(name: str, rows: list[dict]) -> None:
 
 def main() -> None:
     provinces = geothai.provinces()
+    districts = [d for p in provinces for d in geothai.districts(p.code)]
     write(
         "provinces.json",
         [{"code": p.code, "name_th": p.name_th, "name_en": p.name_en} for p in provinces],
@@ -42,8 +46,31 @@ def main() -> None:
                 "name_th": d.name_th,
                 "name_en": d.name_en,
             }
-            for p in provinces
-            for d in geothai.districts(p.code)
+            for d in districts
+        ],
+    )
+    # Codes only: the pipeline validates subdistrict codes but stores no subdistrict names.
+    write(
+        "subdistricts.json",
+        [
+            {"district_code": d.code, "codes": [s.code for s in geothai.subdistricts(d.code)]}
+            for d in districts
+        ],
+    )
+    write(
+        "abolished.json",
+        [
+            {
+                "code": a.code,
+                "level": a.level,
+                "name_th": a.name_th,
+                "abolished_on": a.abolished_on,
+                "successors": list(a.successors),
+                "basis": a.successors_basis,  # notice | name | null (no successor known)
+                "notice": a.successors_source,
+            }
+            for a in abolished_areas()
+            if a.level in ("district", "subdistrict")
         ],
     )
 

@@ -32,6 +32,7 @@ BOUNDED_LABELS = {
     "status",
     "table",
     "component",
+    "field",  # a schema's field name: a few per event type
 }
 SUFFIXES = {
     "counter": ("_total", "_created"),
@@ -102,6 +103,7 @@ def test_the_names_other_components_rely_on_are_declared():
         "govpulse_streams_clean_total",
         "govpulse_streams_dead_lettered_total",
         "govpulse_streams_duplicates_total",
+        "govpulse_streams_ids_masked_total",
         "govpulse_streams_batch_seconds_bucket",
         "govpulse_streams_batch_size_bucket",
         "govpulse_streams_record_age_seconds_bucket",

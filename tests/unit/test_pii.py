@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from fastavro import parse_schema
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import catalog
+from schemas import catalog, examples
+from schemas.wire_format import encode
+from streams.decode import RawDecoder
 from streams.pii import (
     ID_MASK,
     IdMasker,
@@ -61,9 +64,14 @@ def test_ids_in_text_are_masked_whatever_the_notation():
     assert scrub_national_ids(text) == f"ผู้ร้อง {ID_MASK} หรือ {ID_MASK} โทร 0812345678"
 
 
-def test_numbers_that_fail_the_checksum_or_are_longer_stay():
+def test_numbers_that_fail_the_checksum_or_are_longer_are_masked_too():
     text = "1101700203451 และ 11017002034501"
-    assert scrub_national_ids(text) == text
+    assert scrub_national_ids(text) == f"{ID_MASK} และ {ID_MASK}"
+
+
+def test_numbers_whose_digit_groups_cannot_make_thirteen_stay_beside_a_masked_one():
+    ordinary = "1111-670614-0007 2564 2565 2566 2567 1234 5678 9012 3456 2567/00123 1,234,567"
+    assert scrub_national_ids(f"{ordinary} ที่ 1-1017- 00203-45-1") == f"{ordinary} ที่ {ID_MASK}"
 
 
 def test_pseudonymiser_rejects_a_bad_id_without_showing_it():
@@ -84,32 +92,38 @@ def test_an_empty_phone_is_treated_as_absent():
     }
 
 
-COMPLAINT = [f["name"] for f in catalog.raw_schema("complaint")["fields"]]
-AT_ID = COMPLAINT.index("complainant_id")
+COMPLAINT_RAW = catalog.raw_schema("complaint")
 
 
-@given(st.text(alphabet=DIGITS + "- ab", max_size=40), st.text(alphabet=DIGITS, max_size=13))
-def test_the_byte_precheck_never_misses_an_id_outside_the_pii_fields(subject, complainant):
-    """A payload laid out as: every field before complainant_id holds `subject`'s bytes,
-    complainant_id holds `complainant`, the rest is empty. IDs in the PII field don't count."""
-    before, pii = subject.encode(), complainant.encode()
-    payload = b"\x00\x00\x00\x00\x01" + before + pii
-    starts = (
-        [5] * AT_ID + [5 + len(before)] + [5 + len(before) + len(pii)] * (len(COMPLAINT) - AT_ID)
+def laid_out(**changes: str | None) -> tuple[bytes, tuple[int, ...]]:
+    """A complaint payload as the worker reads it, and where its fields start."""
+    record = {**examples.example("complaint"), **changes}
+    payload = encode(1, parse_schema(COMPLAINT_RAW), record)
+    _, payload, starts, _ = RawDecoder("complaint", {1: parse_schema(COMPLAINT_RAW)}.get).decode(
+        payload
     )
-    flagged = IdMasker(catalog.raw_schema("complaint")).may_hold_ids(payload, tuple(starts))
-    if scrub_national_ids(subject) != subject:
-        assert flagged
+    assert starts is not None
+    return payload, starts
 
 
 def test_an_id_only_in_its_own_pii_field_does_not_trigger_the_regex_pass():
-    pii = b"1101700203450"
-    payload = b"\x00\x00\x00\x00\x01" + b"subject" + pii
-    starts = [5] * AT_ID + [12] + [12 + len(pii)] * (len(COMPLAINT) - AT_ID)
-    assert not IdMasker(catalog.raw_schema("complaint")).may_hold_ids(payload, tuple(starts))
+    payload, starts = laid_out(complaint_no="1111-0007", complainant_id="1-1017-00203-45-0")
+    assert not IdMasker(COMPLAINT_RAW).may_hold_ids(payload, starts)
+    payload, starts = laid_out(complaint_no="1111-0007", subject="เลข 1-1017-00203-45-0")
+    assert IdMasker(COMPLAINT_RAW).may_hold_ids(payload, starts)
 
 
 def test_details_lose_every_id_shaped_number_valid_or_not():
     assert redact_ids("province_code '1101700203451' is not a DOPA province code") == (
         f"province_code '{ID_MASK}' is not a DOPA province code"
     )
+
+
+def test_details_lose_an_id_in_any_spelling_an_id_field_accepts():
+    for spelling in (
+        "11017-0020345-1",
+        "1 1017 00203\n45 1",
+        "๑๑๐๑๗๐๐๒๐๓๔๕๑",
+        "110170\u200b0203451",
+    ):
+        assert redact_ids(f"value '{spelling}' is not a code") == f"value '{ID_MASK}' is not a code"

@@ -27,7 +27,9 @@ def test_reason_codes_are_the_released_strings():
         "unknown_agency",
         "unknown_province",
         "unknown_district",
+        "unknown_subdistrict",
         "future_timestamp",
+        "outside_retention",
         "invalid_national_id",
         "too_large",
     }

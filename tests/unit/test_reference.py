@@ -28,6 +28,23 @@ def test_every_district_belongs_to_a_known_province_by_its_code_prefix():
         assert re.fullmatch("[0-9]{4}", district.code)
 
 
+def test_every_subdistrict_is_in_its_district_by_its_code_prefix():
+    listed = reference.subdistricts()
+    assert sorted(listed) == sorted(reference.districts())
+    codes = [code for district, codes in listed.items() for code in codes if code[:4] == district]
+    assert len(codes) == sum(map(len, listed.values())) == len(set(codes)) > 7_000
+    assert all(re.fullmatch("[0-9]{6}", code) for code in codes)
+
+
+def test_abolished_codes_are_not_current_and_their_successors_are():
+    current = {*reference.districts(), *(c for cs in reference.subdistricts().values() for c in cs)}
+    abolished = reference.abolished()
+    assert abolished["4303"].successor == "3801"  # Bueng Kan became a province in 2011
+    for code, area in abolished.items():
+        assert code not in current and len(code) == {"district": 4, "subdistrict": 6}[area.level]
+        assert all(s in current and len(s) == len(code) for s in area.successors), code
+
+
 def test_every_province_is_in_exactly_one_region():
     listed = [code for region in reference.regions().values() for code in region.provinces]
     assert sorted(listed) == sorted(reference.provinces())

@@ -13,7 +13,7 @@ from fastavro.validation import validate
 from producers.defects import Defect, Outcome
 from producers.traffic import NATIONAL_ID_FIELD, TEXT_FIELD, TrafficGenerator
 from schemas import catalog
-from schemas.reference import agencies, districts, provinces
+from schemas.reference import agencies, districts, provinces, subdistricts
 from streams.rules import national_id, text, thai_digits
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 10:00 in Bangkok
@@ -41,6 +41,10 @@ def test_clean_records_pass_every_check_the_stream_processor_makes():
         assert record["province_code"] in provinces()
         if record["district_code"]:
             assert districts()[record["district_code"]].province_code == record["province_code"]
+        if "village_code" in record:
+            village, district = record["village_code"], record["district_code"]
+            assert re.fullmatch("[0-9]{8}", village) and village[:2] == record["province_code"]
+            assert village[:6] in subdistricts()[district or village[:4]]
         assert record["occurred_at"] <= NOW
         for name, kind in catalog.pii_fields(catalog.raw_schema(event_type)).items():
             if kind == "national_id" and record.get(name):

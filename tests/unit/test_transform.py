@@ -100,6 +100,10 @@ AGENCIES = sorted(reference.agencies())
 DISTRICTS_OF: dict[str, list[str]] = {}
 for _district in reference.districts().values():
     DISTRICTS_OF.setdefault(_district.province_code, []).append(_district.code)
+SUBDISTRICTS_OF: dict[str, list[str]] = {}  # district and province → subdistrict codes
+for _code, _subdistricts in reference.subdistricts().items():
+    SUBDISTRICTS_OF[_code] = list(_subdistricts)
+    SUBDISTRICTS_OF.setdefault(_code[:2], []).extend(_subdistricts)
 
 dirty_text = st.text(
     alphabet=st.sampled_from(list("กขคงจนมยรลวสหอะาำิีุูเแโไ่้๊๋็์ ABCxyz-/."))
@@ -167,6 +171,10 @@ def clean_bound(draw: st.DrawFn, event_type: str) -> dict[str, Any]:
     )
     if "buyer_province_code" in record:
         record["buyer_province_code"] = draw(st.none() | st.sampled_from(PROVINCES))
+    if "village_code" in record:
+        subdistrict = draw(st.sampled_from(SUBDISTRICTS_OF[district or province]))
+        village = subdistrict + draw(st.text(alphabet=ARABIC, min_size=2, max_size=2))
+        record["village_code"] = draw(st.sampled_from([village, thai_form(village)]))
     for name, kind in catalog.pii_fields(schema).items():
         if kind == "national_id":
             value = draw(st.none() | valid_ids)
@@ -397,26 +405,39 @@ REASON_CASES = {
     Reason.UNKNOWN_DISTRICT: lambda: payload(
         "complaint", example("complaint", district_code="1099")
     ),
+    Reason.UNKNOWN_SUBDISTRICT: lambda: payload(
+        "net_pracharat_usage", example("net_pracharat_usage", village_code="57019901")
+    ),
     Reason.FUTURE_TIMESTAMP: lambda: payload(
         "complaint", example("complaint", occurred_at=AT + timedelta(minutes=7))
+    ),
+    Reason.OUTSIDE_RETENTION: lambda: payload(
+        "complaint", example("complaint", occurred_at=AT - timedelta(days=401))
     ),
     Reason.INVALID_NATIONAL_ID: lambda: payload(
         "complaint", example("complaint", complainant_id="1101700203451")
     ),
 }
+# the pure transform keeps every age unless given the workers' retention (400 days default)
+KEEPING_400_DAYS = transformer("complaint", retention_ms=400 * 24 * 3600 * 1000)
 
 
 def test_every_reason_has_an_example():
     assert set(REASON_CASES) == set(Reason) - {Reason.TOO_LARGE}
 
 
+REASON_TYPE = {Reason.UNKNOWN_SUBDISTRICT: "net_pracharat_usage"}  # else complaint
+
+
 @pytest.mark.parametrize("reason", list(REASON_CASES))
 def test_each_reason_is_reported_with_a_detail(reason):
-    result = TRANSFORMERS["complaint"].process(REASON_CASES[reason](), 0, 0, NOW_MS)
+    event_type = REASON_TYPE.get(reason, "complaint")
+    worker = KEEPING_400_DAYS if reason is Reason.OUTSIDE_RETENTION else TRANSFORMERS[event_type]
+    result = worker.process(REASON_CASES[reason](), 0, 0, NOW_MS)
     assert isinstance(result, Rejected)
     assert result.reason is reason and result.detail
     decodable = reason not in (Reason.UNDECODABLE, Reason.UNKNOWN_SCHEMA)
-    assert (result.event_id == example("complaint")["event_id"]) is decodable
+    assert (result.event_id == example(event_type)["event_id"]) is decodable
 
 
 def test_unknown_province_detail_names_the_code():
@@ -617,3 +638,14 @@ def test_a_clean_record_over_the_output_limit_is_dead_lettered_not_retried_forev
     assert counts.dead_lettered == {"too_large": 1} and counts.clean == 1
     assert list(dedup.first_seen) == [fits["event_id"]]
     assert len(output.producer) == 2  # both records queued, none lost
+
+
+def test_an_event_just_inside_the_retention_is_clean_and_just_outside_dead_lettered():
+    """A 2023 event re-sent by an agency used to be stored and deleted by the table's TTL a
+    second later, silently, while every rollup kept counting it."""
+    inside = example("complaint", occurred_at=AT - timedelta(days=399))
+    outside = example("complaint", occurred_at=AT - timedelta(days=401))
+    assert isinstance(KEEPING_400_DAYS.process(payload("complaint", inside), 0, 0, NOW_MS), Cleaned)
+    result = KEEPING_400_DAYS.process(payload("complaint", outside), 0, 0, NOW_MS)
+    assert isinstance(result, Rejected) and result.reason is Reason.OUTSIDE_RETENTION
+    assert "400-day retention" in result.detail and "GOVPULSE_RAW_TTL_DAYS" in result.detail
