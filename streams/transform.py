@@ -7,12 +7,15 @@ and its position and routes the result — `Cleaned` to `clean.<type>` (key = ev
 Steps, and the order of reasons when a record has several problems (first failure wins):
 1. decode (`streams.decode`): UNDECODABLE (framing, Avro body, trailing bytes), UNKNOWN_SCHEMA
    (unknown id, another type's schema, unresolvable); read as the latest raw schema.
-2. clean (`streams.clean`): text, Thai digits, Buddhist Era — repairs, never rejects; the
-   event id is given its one canonical spelling (`streams.rules.event_id`), so de-duplication
-   and ClickHouse see one id however the agency wrote it.
+2. clean (`streams.clean`): text, Thai digits, Buddhist Era, abolished district/subdistrict
+   codes → their one successor — repairs, never rejects; the event id is given its one
+   canonical spelling (`streams.rules.event_id`), so de-duplication and ClickHouse see one id
+   however the agency wrote it.
 3. validate (`streams.validate`): INVALID_VALUE (event_type, event_id) → UNKNOWN_AGENCY →
-   UNKNOWN_PROVINCE → UNKNOWN_DISTRICT → FUTURE_TIMESTAMP → OUTSIDE_RETENTION.
-4. pseudonymise (`streams.pii`): INVALID_NATIONAL_ID; valid IDs in other text are masked.
+   UNKNOWN_PROVINCE → UNKNOWN_DISTRICT → UNKNOWN_SUBDISTRICT → FUTURE_TIMESTAMP →
+   OUTSIDE_RETENTION.
+4. pseudonymise (`streams.pii`): INVALID_NATIONAL_ID; every ID-shaped number in other text
+   is masked, valid ID or not.
 5. enrich (`streams.enrich`), add lineage, encode (`streams.encode`).
 
 `process` never raises for any payload: anything unexpected in steps 2–5 becomes INVALID_VALUE
