@@ -101,7 +101,7 @@ class Transformer:
         self._clean = RecordCleaner(raw).clean
         self._validate = Validator(event_type, raw, tables, future_tolerance_ms, retention_ms).check
         self._pseudonymise = Pseudonymiser(raw, key).apply
-        self._mask_ids = IdMasker(raw).mask
+        self._mask_ids = IdMasker(raw, event_type).mask
         self._enrich = tables.enrich
         self._encode = CleanEncoder(
             raw, catalog.clean_schema(event_type), clean_schema_id, tables
