@@ -26,7 +26,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -38,6 +38,7 @@ from schemas import catalog
 from sinks.columns import table_for
 from sinks.dead_letters import STORE_REJECTED
 from sinks.migrations import TTL_DAYS
+from sinks.store import epoch_millis
 
 CLEAN, DEAD, DUP, AGED = 1, 2, 4, 8
 Ranges = dict[int, tuple[int, int]]  # raw partition → [first, end)
@@ -54,8 +55,6 @@ _OUTCOME = bytes(
     for f in range(256)
 )
 DAY_MS = 24 * 60 * 60 * 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 # Events this close to the end of their retention count as aged out: the table's TTL may
 # delete them while the audit runs.
 RETENTION_MARGIN_MS = 10 * 60 * 1000
@@ -259,7 +258,7 @@ class _CleanLineage:
         if writer is None:
             writer = self.writers[sid] = self.writer_schema(sid)
         record = schemaless_reader(io.BytesIO(value[5:]), writer, self.reader)
-        occurred = (record["occurred_at"] - _EPOCH) // _MILLISECOND  # an aware datetime
+        occurred = epoch_millis(record["occurred_at"])
         return record["source_partition"], record["source_offset"], occurred
 
 

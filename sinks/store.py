@@ -57,7 +57,7 @@ def event_type_of(topic: str) -> str:
     return topic.split(".", 1)[1]
 
 
-def _millis(value: Any) -> int:
+def epoch_millis(value: Any) -> int:
     """Epoch milliseconds of a decoded timestamp-millis (exact: no float rounding)."""
     return (value - _EPOCH) // _MILLISECOND if isinstance(value, datetime) else int(value)
 
@@ -135,7 +135,7 @@ class SinkStore:
         newest = None
         for value in values:
             try:
-                produced = _millis(self.schemas.decode(value)["produced_at"]) / 1000
+                produced = epoch_millis(self.schemas.decode(value)["produced_at"]) / 1000
             except RecordRefused:
                 continue
             except Exception as error:  # not Avro of that schema
@@ -155,7 +155,7 @@ class SinkStore:
                 catalog.raw_topic(event_type),
                 int(record["source_partition"]),
                 int(record["source_offset"]),
-                _millis(record["processed_at"]),
+                epoch_millis(record["processed_at"]),
                 str(record["event_id"]),
             )
         except Exception:
@@ -230,9 +230,9 @@ class SinkStore:
             parameters={
                 "p": record["province_code"],
                 "a": record["agency_code"],
-                "o": _millis(record["occurred_at"]),
+                "o": epoch_millis(record["occurred_at"]),
                 "e": str(record["event_id"]),
-                "s": _millis(record["processed_at"]),
+                "s": epoch_millis(record["processed_at"]),
                 "sp": record["source_partition"],
                 "so": record["source_offset"],
             },

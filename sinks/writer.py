@@ -32,6 +32,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitoring import metrics
 from sinks.batching import Batch
@@ -360,7 +361,7 @@ class Writer:
         else:
             rows, refused = insert_isolating(store.insert_dead_letters, records, token)
         if refused:
-            self._store_refused(store, group, batches, refused, token)
+            self._store_refused(store, group, batches, records, refused, token)
         metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
         metrics.SINK_ROWS_INSERTED.labels(group.table).inc(rows)
         metrics.SINK_BATCH_ROWS.observe(rows)
@@ -376,13 +377,13 @@ class Writer:
         store: SinkStore,
         group: InsertGroup,
         batches: list[Batch],
+        records: list[Any],
         refused: list[Refused],
         token: str,
     ) -> None:
         """Each refused row into `dead_letters` (reason `store_rejected`, the engine's error),
         under a token of its own derived from the insert's: a replay stores it once."""
         positions = [(b, b.first + i) for b in batches for i in range(len(b.records))]
-        records = [r for b in batches for r in b.records]
         for each in refused:
             batch, offset = positions[each.index]
             record = records[each.index]
