@@ -14,9 +14,8 @@ WORKDIR /src
 RUN python -m venv /opt/govpulse
 # Dependencies change less often than code: install them in their own layer.
 COPY pyproject.toml README.md ./
-RUN mkdir govpulse && touch govpulse/__init__.py \
-    && /opt/govpulse/bin/pip install . \
-    && /opt/govpulse/bin/pip uninstall --yes govpulse
+RUN /opt/govpulse/bin/pip install $(python -c 'import tomllib; \
+    print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))')
 COPY govpulse ./govpulse
 COPY schemas ./schemas
 COPY producers ./producers

@@ -10,13 +10,16 @@ PY     := $(VENV)/bin/python
 SYSTEM_PACKAGES := kcat prometheus chromium chromium-driver fonts-thai-tlwg
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint install system-packages clean
+.PHONY: demo test check lint install system-packages clean
 
 demo: install ## run the whole pipeline on the embedded stack
 	$(VENV)/bin/govpulse up
 
 test: install system-packages lint ## install everything the tests need and run them
 	$(PY) -m pytest
+
+check: install lint ## the inner loop: unit tests and lint (no broker, no store, no browser)
+	$(PY) -m pytest -q -m "not integration and not e2e"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from embedded.broker import EmbeddedBroker
-from embedded.process import free_port
-from embedded.registry.service import EmbeddedRegistry
+from govpulse.embedded.broker import EmbeddedBroker
+from govpulse.embedded.process import free_port
+from govpulse.embedded.registry.service import EmbeddedRegistry
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 One embedded broker and registry, raw.<type> pre-filled once (realistic traffic, 5 % dirty).
 Then runs alternate — govpulse, Quix, govpulse, Quix … — each with a fresh consumer group
 and fresh de-duplication state over the same raw records, producing to the same outcome
-topics. Both run the same rule functions (`streams.transform.Transformer`); the peer is
+topics. Both run the same rule functions (`govpulse.streams.transform.Transformer`); the peer is
 `bench/peer_quix.py` in its own virtual environment under .govpulse/bench/ (created here on
 first use: Quix Streams pins another confluent-kafka than ours).
 
@@ -36,13 +36,13 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from bench._stack import embedded_stack
 from bench.host import host_facts
 from bench.streams import peak_rss_mb
-from embedded.process import free_port
+from govpulse.embedded.process import free_port
 from govpulse.offsets import stage_counts
+from govpulse.producers.agency_producer import AgencyProducer
+from govpulse.producers.traffic import TrafficGenerator
+from govpulse.schemas import catalog
+from govpulse.streams.keys import key_id_of
 from govpulse.topics import ensure_topics
-from producers.agency_producer import AgencyProducer
-from producers.traffic import TrafficGenerator
-from schemas import catalog
-from streams.keys import key_id_of
 
 REPO = Path(__file__).resolve().parent.parent
 QUIXSTREAMS = "3.28.1"  # also bench.peer_quix.QUIXSTREAMS_VERSION

@@ -1,7 +1,7 @@
 """Benchmark: latency of every dashboard API endpoint over 10 million stored events.
 
 Loads events straight into ClickHouse (the fast path, no Kafka): a few thousand realistic
-clean records per type come from the traffic simulator (`dashboard.synthetic`), then
+clean records per type come from the traffic simulator (`govpulse.dashboard.synthetic`), then
 `INSERT … SELECT … FROM numbers(N)` replicates them with fresh event ids and timestamps spread
 over the chosen span, in chunks like the sink's batches, so the materialized views fill the
 rollups as they do in production. Then the app is served on a loopback port (response cache
@@ -9,7 +9,7 @@ off: every request runs its queries) and each endpoint is requested sequentially
 keep-alive connection, for each time range: 15 min and 1 h read the per-minute rollups, 24 h
 and 7 d the hourly ones (`dashboard.queries.grain_of`), the 7 d range its whole days from the
 daily ones, and both without a province filter the national twins where there are some
-(`dashboard.queries.whole_days`, `reads_national`). Timed twice: as loaded (once the
+(`govpulse.dashboard.queries.whole_days`, `reads_national`). Timed twice: as loaded (once the
 background merges of the load have settled, see `settle`), then after `OPTIMIZE … FINAL` of
 the rollups (see `merge_rollups`). Prints one JSON object, with the slowest endpoint per
 range in `by_range` of each pass; target p95 ≤ 50 ms.
@@ -32,16 +32,16 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from bench.host import host_facts
-from dashboard.app import build_app
-from dashboard.background import BackgroundServer
-from dashboard.params import RANGES as TIME_RANGES
-from dashboard.queries import DAY, HOUR, MINUTE, NATIONAL_TABLES, grain_of
-from dashboard.synthetic import SyntheticTraffic, insert_dead_letters
 from govpulse.clickhouse import make_client
-from producers.traffic import profile
-from schemas.catalog import EVENT_TYPES
-from sinks.columns import columns_for, table_for, to_columns
-from sinks.migrations import migrate
+from govpulse.dashboard.app import build_app
+from govpulse.dashboard.background import BackgroundServer
+from govpulse.dashboard.params import RANGES as TIME_RANGES
+from govpulse.dashboard.queries import DAY, HOUR, MINUTE, NATIONAL_TABLES, grain_of
+from govpulse.producers.traffic import profile
+from govpulse.schemas.catalog import EVENT_TYPES
+from govpulse.sinks.columns import columns_for, table_for, to_columns
+from govpulse.sinks.migrations import migrate
+from tests.support.synthetic import SyntheticTraffic, insert_dead_letters
 
 DATABASE = "bench_dashboard"
 ROLLUPS = (*MINUTE.tables, *HOUR.tables, *DAY.tables, *NATIONAL_TABLES, "district_hour")

@@ -49,7 +49,7 @@ LATENCY = "dateDiff('millisecond', produced_at, inserted_at)"
 
 def _clean_total(bootstrap: str) -> int:
     from govpulse.offsets import topic_ends
-    from schemas import catalog
+    from govpulse.schemas import catalog
 
     ends = topic_ends(bootstrap, [catalog.clean_topic(t) for t in catalog.EVENT_TYPES])
     return sum(end - low for low, end in ends.values())
@@ -207,12 +207,12 @@ def main() -> None:
     args = parser.parse_args()
     host = host_facts()  # before the run's own load
 
-    from embedded.process import free_port
     from govpulse.clickhouse import make_client
+    from govpulse.embedded.process import free_port
     from govpulse.settings import get_settings
+    from govpulse.sinks.migrations import migrate
+    from govpulse.sinks.sink import Sink
     from govpulse.topics import ensure_topics
-    from sinks.migrations import migrate
-    from sinks.sink import Sink
 
     settings = get_settings()
     with embedded_stack() as (broker, registry), tempfile.TemporaryDirectory() as folder:

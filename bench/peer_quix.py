@@ -1,7 +1,7 @@
 """The peer of `bench.compare_peer`: a Quix Streams app doing the govpulse worker's job.
 
 Run by the peer virtual environment's python (Quix Streams pins its own confluent-kafka),
-with PYTHONPATH at the repository so it runs the very same rules: `streams.transform`
+with PYTHONPATH at the repository so it runs the very same rules: `govpulse.streams.transform`
 (decode → clean → validate → pseudonymise → enrich → encode) and the writer-schema cache,
 neither of which imports Faust. Per raw.<type>: one stateful `apply` transforms the record
 and de-duplicates by event id in Quix's State (RocksDB with a changelog topic, keyed by the
@@ -24,10 +24,10 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from quixstreams import Application, State, message_context
 from quixstreams.models.serializers import SerializationContext, Serializer
 
-from schemas import catalog
-from streams.rules.pseudonymise import PseudonymKey
-from streams.schema_cache import WriterSchemas, register_clean_schema
-from streams.transform import Cleaned, Transformer
+from govpulse.schemas import catalog
+from govpulse.streams.rules.pseudonymise import PseudonymKey
+from govpulse.streams.schema_cache import WriterSchemas, register_clean_schema
+from govpulse.streams.transform import Cleaned, Transformer
 
 QUIXSTREAMS_VERSION = "3.28.1"  # bench.compare_peer installs exactly this one
 
@@ -147,7 +147,9 @@ def main() -> None:
     parser.add_argument("--group", required=True, help="a fresh consumer group per run")
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--key-file", required=True, help="the pseudonymisation secret")
-    parser.add_argument("--key-id", required=True, help="its public id (streams.keys.key_id_of)")
+    parser.add_argument(
+        "--key-id", required=True, help="its public id (govpulse.streams.keys.key_id_of)"
+    )
     parser.add_argument("--no-dedup", action="store_true", help="skip State: not the same work")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)

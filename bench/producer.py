@@ -13,9 +13,9 @@ import time
 
 from bench._stack import embedded_stack
 from bench.host import host_facts, peak_rss_mb
-from producers.agency_producer import AgencyProducer
-from producers.traffic import TrafficGenerator
-from producers.verdict import RecordRejected
+from govpulse.producers.agency_producer import AgencyProducer
+from govpulse.producers.traffic import TrafficGenerator
+from govpulse.producers.verdict import RecordRejected
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ def _prefill_in_child(bootstrap: str, registry_url: str, pool: int, events: int)
     """Generate and produce in a child process, so peak RSS here is the sink's (and chdb's)."""
     code = (
         "import json, sys\n"
-        "from sinks.samples import clean_records, prefill\n"
+        "from tests.support.samples import clean_records, prefill\n"
         "bootstrap, url, pool, events = sys.argv[1], sys.argv[2], int(sys.argv[3]), "
         "int(sys.argv[4])\n"
         "print(json.dumps(prefill(bootstrap, url, clean_records(min(pool, events)), events)))\n"
@@ -61,11 +61,11 @@ def main() -> None:
     host = host_facts()  # before the run's own load
 
     from govpulse.clickhouse import make_client
+    from govpulse.monitoring import metrics
     from govpulse.settings import get_settings
+    from govpulse.sinks.migrations import migrate
+    from govpulse.sinks.sink import DEFAULT_MAX_ROWS, DEFAULT_MAX_WAIT_MS, Sink
     from govpulse.topics import ensure_topics
-    from monitoring import metrics
-    from sinks.migrations import migrate
-    from sinks.sink import DEFAULT_MAX_ROWS, DEFAULT_MAX_WAIT_MS, Sink
 
     with embedded_stack() as (broker, registry), tempfile.TemporaryDirectory() as store:
         ensure_topics(broker.bootstrap, args.partitions)

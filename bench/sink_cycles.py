@@ -43,7 +43,7 @@ class _LocalSchemas:
     """Local schema ids → clean schema text, in place of the registry (`SinkStore` asks it)."""
 
     def __init__(self, event_types: list[str]) -> None:
-        from schemas import catalog
+        from govpulse.schemas import catalog
 
         self.ids = {t: i + 1 for i, t in enumerate(event_types)}
         self.text = {i: json.dumps(catalog.clean_schema(t)) for t, i in self.ids.items()}
@@ -52,7 +52,7 @@ class _LocalSchemas:
         return self.text[sid], None
 
     def frame(self, event_type: str, value: bytes) -> bytes:
-        """A `sinks.samples` value (framed with id 0) under this type's local id."""
+        """A `govpulse.sinks.samples` value (framed with id 0) under this type's local id."""
         return b"\x00" + self.ids[event_type].to_bytes(4, "big") + value[5:]
 
 
@@ -117,8 +117,8 @@ def _run_tier(client: Any, event_type: str, job: int) -> int:
 
 def _dashboard_reads(client: Any, repeats: int = 7) -> dict[str, dict[str, float]]:
     """Median ms of the main dashboard reads per time range, on the store as the run left it."""
-    from dashboard.params import RANGES, Query, Window
-    from dashboard.queries import DashboardQueries
+    from govpulse.dashboard.params import RANGES, Query, Window
+    from govpulse.dashboard.queries import DashboardQueries
 
     queries = DashboardQueries(client)
     endpoints = ("overview", "timeseries", "provinces", "service_requests", "net_pracharat")
@@ -155,13 +155,13 @@ def main() -> None:
         parser.error("--rate and --duration must be positive")
 
     from govpulse.clickhouse import make_client
+    from govpulse.schemas import catalog
     from govpulse.settings import get_settings
-    from schemas import catalog
-    from sinks.batching import Batch
-    from sinks.migrations import migrate
-    from sinks.samples import clean_records
-    from sinks.sink import DEFAULT_MAX_WAIT_MS, GROUP_ID
-    from sinks.store import SinkStore
+    from govpulse.sinks.batching import Batch
+    from govpulse.sinks.migrations import migrate
+    from govpulse.sinks.sink import DEFAULT_MAX_WAIT_MS, GROUP_ID
+    from govpulse.sinks.store import SinkStore
+    from tests.support.samples import clean_records
 
     settings = get_settings()
     max_wait = (args.max_wait_ms or DEFAULT_MAX_WAIT_MS) / 1000

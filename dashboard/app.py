@@ -14,7 +14,7 @@ Why the pieces are as they are:
   concurrent queries in its session. Raise `workers` only with a client that allows it.
 - Identical requests within `cache_seconds` share one answer (and one in-flight query), so
   ten wall screens polling every two seconds cost ClickHouse what one does.
-- Parameters are validated (`dashboard.params`) before a query exists; errors are JSON with
+- Parameters are validated (`govpulse.dashboard.params`) before a query exists; errors are JSON with
   the HTTP status, the parameter and what was expected.
 """
 
@@ -33,10 +33,10 @@ from typing import Any
 from aiohttp import web
 from clickhouse_connect.driver.client import Client
 
-from dashboard.meta import build_meta
-from dashboard.params import RANGES, ParameterError, Query, parse, province_code
-from dashboard.queries import DashboardQueries, bucket_seconds, window_of
-from monitoring.metrics import DASHBOARD_REQUEST_SECONDS, DASHBOARD_REQUESTS
+from govpulse.dashboard.meta import build_meta
+from govpulse.dashboard.params import RANGES, ParameterError, Query, parse, province_code
+from govpulse.dashboard.queries import DashboardQueries, bucket_seconds, window_of
+from govpulse.monitoring.metrics import DASHBOARD_REQUEST_SECONDS, DASHBOARD_REQUESTS
 
 log = logging.getLogger(__name__)
 

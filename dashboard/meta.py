@@ -13,22 +13,26 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from dashboard.params import DEFAULT_RANGE, RANGES
-from schemas.catalog import EVENT_TYPES
-from schemas.reference import agencies, districts, provinces, regions
+from govpulse.dashboard.params import DEFAULT_RANGE, RANGES
+from govpulse.schemas.catalog import EVENT_TYPES
+from govpulse.schemas.reference import agencies, districts, provinces, regions
 
 
 @cache
 def labels() -> dict[str, Any]:
     """labels.json without its `about` note: group → code → {"th": …, "en": …}."""
-    data = json.loads(files("dashboard").joinpath("labels.json").read_text(encoding="utf-8"))
+    data = json.loads(
+        files("govpulse.dashboard").joinpath("labels.json").read_text(encoding="utf-8")
+    )
     return {group: table for group, table in data.items() if group != "about"}
 
 
 @cache
 def tiles() -> dict[str, Any]:
     """geo/tiles.json: the tile-grid position of every province, and its source."""
-    return json.loads(files("dashboard.geo").joinpath("tiles.json").read_text(encoding="utf-8"))
+    return json.loads(
+        files("govpulse.dashboard.geo").joinpath("tiles.json").read_text(encoding="utf-8")
+    )
 
 
 def check_tiles() -> None:
@@ -40,7 +44,8 @@ def check_tiles() -> None:
         raise ValueError(
             "dashboard/geo/tiles.json does not match schemas/reference/provinces.json "
             f"(missing {sorted(known - placed)}, extra {sorted(placed - known)}, "
-            f"{len(cells) - len(set(cells))} shared cells); run python -m dashboard.geo.build_tiles"
+            f"{len(cells) - len(set(cells))} shared cells); run "
+            "python -m govpulse.dashboard.geo.build_tiles"
         )
 
 

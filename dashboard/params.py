@@ -16,7 +16,7 @@ from typing import Any
 
 from multidict import MultiMapping
 
-from schemas.reference import agencies, provinces
+from govpulse.schemas.reference import agencies, provinces
 
 # Longer values are rejected before any pattern runs: no code or option is this long.
 MAX_VALUE_LENGTH = 32

@@ -47,9 +47,9 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from dashboard.params import BREAKDOWN_DIMENSIONS, Query, TimeRange, Window
-from schemas.catalog import EVENT_TYPES
-from schemas.reference import agencies, districts, provinces, region_of
+from govpulse.dashboard.params import BREAKDOWN_DIMENSIONS, Query, TimeRange, Window
+from govpulse.schemas.catalog import EVENT_TYPES
+from govpulse.schemas.reference import agencies, districts, provinces, region_of
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Filter clauses a request can switch on, by parameter name. Text fixed here; values bound.

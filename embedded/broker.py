@@ -14,7 +14,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from embedded.process import ManagedProcess, ServiceError, port_in_use
+from govpulse.embedded.process import ManagedProcess, ServiceError, port_in_use
 
 TANSU_ENV = "GOVPULSE_TANSU_BIN"
 

@@ -12,7 +12,7 @@ import urllib.request
 from importlib.resources import files
 from pathlib import Path
 
-from embedded.process import ManagedProcess, ServiceError, port_in_use, python_module_argv
+from govpulse.embedded.process import ManagedProcess, ServiceError, port_in_use, python_module_argv
 from govpulse.settings import Settings
 
 COMPONENT_OFFSET = {"simulator": 1, "streams": 2, "serve": 3}
@@ -115,7 +115,7 @@ class EmbeddedPrometheus:
 def _config_for(settings: Settings, workdir: Path) -> Path:
     """monitoring/prometheus.yml with the metrics ports of these settings, beside its rules."""
     workdir.mkdir(parents=True, exist_ok=True)
-    monitoring = files("monitoring")
+    monitoring = files("govpulse.monitoring")
     text = monitoring.joinpath("prometheus.yml").read_text(encoding="utf-8")
     for component in COMPONENT_OFFSET:
         default = f"127.0.0.1:{9100 + COMPONENT_OFFSET[component]}"

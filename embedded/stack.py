@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from embedded.broker import EmbeddedBroker
-from embedded.pipeline import EmbeddedPrometheus, GovpulseCommand, metrics_port
-from embedded.process import ManagedProcess, ServiceError, StartAborted
-from embedded.registry.service import EmbeddedRegistry
 from govpulse.clickhouse import chdb_directory
+from govpulse.embedded.broker import EmbeddedBroker
+from govpulse.embedded.pipeline import EmbeddedPrometheus, GovpulseCommand, metrics_port
+from govpulse.embedded.process import ManagedProcess, ServiceError, StartAborted
+from govpulse.embedded.registry.service import EmbeddedRegistry
 from govpulse.serve import SINK_STOP_TIMEOUT_S
 from govpulse.settings import Settings, SettingsError
-from streams.keys import ensure_dev_key
+from govpulse.streams.keys import ensure_dev_key
 
 LOOPBACK = {"127.0.0.1", "localhost"}  # IPv4: the services and their port checks
 

@@ -28,9 +28,9 @@ SINK_STOP_TIMEOUT_S = 90.0
 
 def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Application, Callable]:
     """The dashboard app with the sink attached to its lifecycle, and a cleanup callable."""
-    from dashboard.app import build_app
-    from sinks.configured import ConfiguredSink
-    from sinks.migrations import migrate
+    from govpulse.dashboard.app import build_app
+    from govpulse.sinks.configured import ConfiguredSink
+    from govpulse.sinks.migrations import migrate
 
     sink_client = make_client(settings.clickhouse_dsn)
     for name in migrate(
@@ -56,7 +56,7 @@ def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Applicat
     runners = []
 
     async def start_clickhouse_http(_: web.Application) -> None:
-        from embedded import clickhouse_http
+        from govpulse.embedded import clickhouse_http
 
         try:
             runners.append(await clickhouse_http.start(engine_dir, http_port))

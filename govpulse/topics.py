@@ -38,8 +38,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from govpulse.schemas import catalog
 from govpulse.settings import SettingsError, env_name, get_settings
-from schemas import catalog
 
 STAGES = ("raw", "clean", "dlq", "dup")
 DEFAULT_APP_ID = "govpulse-streams"

@@ -58,7 +58,7 @@ STREAMS_CLEAN = Counter(
 )
 STREAMS_DEAD_LETTERED = Counter(
     "govpulse_streams_dead_lettered_total",
-    "Records written to dlq.<type>, by reason code (the fixed set of producers.defects).",
+    "Records written to dlq.<type>, by reason code (the fixed set of govpulse.producers.defects).",
     ["event_type", "reason"],
 )
 STREAMS_DUPLICATES = Counter(
@@ -68,7 +68,7 @@ STREAMS_DUPLICATES = Counter(
 )
 STREAMS_IDS_MASKED = Counter(
     "govpulse_streams_ids_masked_total",
-    "ID-shaped numbers (13 digits in any spelling, valid national ID or not; streams.pii) "
+    "ID-shaped numbers (13 digits in any spelling, valid national ID or not; govpulse.streams.pii) "
     "masked in a non-PII text field of a clean record, by field (a schema field's name).",
     ["event_type", "field"],
 )

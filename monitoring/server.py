@@ -11,8 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import start_http_server
 
+from govpulse.monitoring.metrics import BUILD_INFO
 from govpulse.settings import SettingsError
-from monitoring.metrics import BUILD_INFO
 
 PORT_SETTING = "GOVPULSE_METRICS_PORT"
 # The label values of govpulse_build_info{component}; `serve` is sink + dashboard in one process.

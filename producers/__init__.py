@@ -1,6 +1,6 @@
 """The agency side: the `AgencyProducer` SDK and the traffic simulator."""
 
-from producers.agency_producer import (
+from govpulse.producers.agency_producer import (
     AgencyProducer,
     AsyncAgencyProducer,
     DeliveryStats,

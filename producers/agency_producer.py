@@ -25,13 +25,13 @@ from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry import Schema
 from fastavro import parse_schema
 
+from govpulse.monitoring import metrics
+from govpulse.producers.verdict import RecordCheck, RecordRejected
 from govpulse.registry import registry_client
-from monitoring import metrics
-from producers.verdict import RecordCheck, RecordRejected
-from schemas import catalog
-from schemas.avro_writer import Writer, compile_writer
-from schemas.wire_format import header
-from streams.rules.event_id import canonical_event_id
+from govpulse.schemas import catalog
+from govpulse.schemas.avro_writer import Writer, compile_writer
+from govpulse.schemas.wire_format import header
+from govpulse.streams.rules.event_id import canonical_event_id
 
 log = logging.getLogger("govpulse.producer")
 

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from producers.agency_producer import AgencyProducer
-from producers.traffic import TrafficGenerator
+from govpulse.producers.agency_producer import AgencyProducer
+from govpulse.producers.traffic import TrafficGenerator
 
 PROGRESS_EVERY_S = 2.0
 TICK_S = 0.01  # pacing granularity: at 2,000 events/s that is 20 records a tick

@@ -22,12 +22,12 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from producers.defects import Defect, Outcome
-from schemas import catalog
-from schemas.reference import agencies, districts, provinces, subdistricts
-from streams.rules.buddhist_era import BE_OFFSET
-from streams.rules.national_id import check_digit
-from streams.rules.thai_digits import THAI_DIGITS
+from govpulse.producers.defects import Defect, Outcome
+from govpulse.schemas import catalog
+from govpulse.schemas.reference import agencies, districts, provinces, subdistricts
+from govpulse.streams.rules.buddhist_era import BE_OFFSET
+from govpulse.streams.rules.national_id import check_digit
+from govpulse.streams.rules.thai_digits import THAI_DIGITS
 
 BANGKOK = timedelta(hours=7)
 UNKNOWN_PROVINCE_CODES = ("00", "29", "59", "68", "69", "79", "87", "97", "98", "99")
@@ -53,7 +53,9 @@ RECENT_KEPT = 2_000  # clean-bound records remembered per type, to be resent as 
 @cache
 def profile() -> dict[str, Any]:
     """The traffic profile (`traffic_profile.json`): mixes, names, weights."""
-    return json.loads(files("producers").joinpath("traffic_profile.json").read_text("utf-8"))
+    return json.loads(
+        files("govpulse.producers").joinpath("traffic_profile.json").read_text("utf-8")
+    )
 
 
 class Weighted:

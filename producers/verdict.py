@@ -3,7 +3,7 @@
 A record with a bad national-ID check digit, an unknown agency, a district of another
 province or a timestamp in the future passes the Avro shape check and is dead-lettered
 downstream, where the agency engineer never sees it. So the SDK runs the worker's own
-transform (`streams.transform.Transformer`: decode, clean, validate, pseudonymise, on the
+transform (`govpulse.streams.transform.Transformer`: decode, clean, validate, pseudonymise, on the
 very bytes about to be sent) — the same rule code, not a copy — and raises `RecordRejected`
 naming the field and the rule. Settings are the worker's: GOVPULSE_FUTURE_TOLERANCE_S and
 GOVPULSE_RAW_TTL_DAYS. Duplicates are the one verdict it cannot give: they depend on what
@@ -19,10 +19,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from streams.reasons import Reason
-from streams.rules.pseudonymise import PseudonymKey
-from streams.transform import Rejected, Transformer
-from streams.validate import DAY_MS
+from govpulse.streams.reasons import Reason
+from govpulse.streams.rules.pseudonymise import PseudonymKey
+from govpulse.streams.transform import Rejected, Transformer
+from govpulse.streams.validate import DAY_MS
 
 # Pseudonyms computed here are thrown away: any key gives the same verdict.
 _THROWAWAY_KEY = PseudonymKey("sdk-check", b"\0" * 32)

@@ -55,7 +55,7 @@ def _check_type(event_type: str) -> None:
 
 def _folder(directory: Path | None) -> Any:
     """The packaged `schemas/avro` folder, or another one (a changed copy under review)."""
-    return files("schemas.avro") if directory is None else Path(directory)
+    return files("govpulse.schemas.avro") if directory is None else Path(directory)
 
 
 @cache

@@ -1,7 +1,7 @@
 """`govpulse schemas register` and `govpulse schemas check`: the contracts meet the registry.
 
 `check` is the CI gate for a changed `.avsc`: it decides compatibility locally with Apache
-Avro's checker (`schemas.compatibility`), so its message names the field to fix — the
+Avro's checker (`govpulse.schemas.compatibility`), so its message names the field to fix — the
 registry's own test endpoint only answers yes or no. Offline, it checks the versions on disk
 against each other; online, the latest file against every version the registry holds under
 the subject's compatibility level.
@@ -15,8 +15,8 @@ from pathlib import Path
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from schemas import catalog
-from schemas.compatibility import check
+from govpulse.schemas import catalog
+from govpulse.schemas.compatibility import check
 
 PROJECT_LEVEL = "BACKWARD_TRANSITIVE"
 SUBJECT_NOT_FOUND = 40401

@@ -34,11 +34,11 @@ from fastavro import parse_schema, schemaless_reader
 
 from govpulse.kafka_config import client_config
 from govpulse.offsets import Ends, topic_ends
-from schemas import catalog
-from sinks.columns import table_for
-from sinks.dead_letters import STORE_REJECTED
-from sinks.migrations import TTL_DAYS
-from sinks.store import epoch_millis
+from govpulse.schemas import catalog
+from govpulse.sinks.columns import table_for
+from govpulse.sinks.dead_letters import STORE_REJECTED
+from govpulse.sinks.migrations import TTL_DAYS
+from govpulse.sinks.store import epoch_millis
 
 CLEAN, DEAD, DUP, AGED = 1, 2, 4, 8
 Ranges = dict[int, tuple[int, int]]  # raw partition → [first, end)

@@ -19,7 +19,7 @@ from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from schemas.catalog import clean_schema
+from govpulse.schemas.catalog import clean_schema
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)

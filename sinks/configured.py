@@ -7,10 +7,10 @@ from typing import Any
 
 from govpulse.clickhouse import make_client
 from govpulse.kafka_config import client_config
+from govpulse.schemas.catalog import EVENT_TYPES
 from govpulse.settings import Settings
-from schemas.catalog import EVENT_TYPES
-from sinks.faults import crash_after_from_env, with_faults
-from sinks.sink import Sink
+from govpulse.sinks.faults import crash_after_from_env, with_faults
+from govpulse.sinks.sink import Sink
 
 
 class ConfiguredSink:

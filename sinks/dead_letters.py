@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sinks.columns import DEAD_LETTER_COLUMNS
+from govpulse.sinks.columns import DEAD_LETTER_COLUMNS
 
 ID_MASK = "[national_id]"
 EMPTY_PAYLOAD = ""
@@ -57,7 +57,7 @@ def dead_letter_row(
     offset: int,
     timestamp_ms: int,
 ) -> list[Any]:
-    """Values for `sinks.columns.DEAD_LETTER_COLUMNS`.
+    """Values for `govpulse.sinks.columns.DEAD_LETTER_COLUMNS`.
 
     A message without lineage headers (written by something other than the stream processor)
     is still stored, pointing at itself: its own topic, partition and offset.

@@ -131,7 +131,7 @@ class Migration:
 
 
 def _ddl_dir(directory: Path | Traversable | None) -> Path | Traversable:
-    return directory if directory is not None else files("sinks.ddl")
+    return directory if directory is not None else files("govpulse.sinks.ddl")
 
 
 def load_migrations(directory: Path | Traversable | None = None) -> list[Migration]:
@@ -247,7 +247,9 @@ def migrate(
     db, on_cluster = options.database, options.substitutions()["on_cluster"]
     migrations = load_migrations(directory)
     client.command(f"CREATE DATABASE IF NOT EXISTS {db} {on_cluster}")
-    for statement in render(files("sinks.ddl").joinpath(_BOOTSTRAP).read_text("utf-8"), options):
+    for statement in render(
+        files("govpulse.sinks.ddl").joinpath(_BOOTSTRAP).read_text("utf-8"), options
+    ):
         client.command(statement)
     applied = _applied(client, db)
     _check_applied(migrations, applied, db)

@@ -33,16 +33,16 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from govpulse.monitoring import metrics
 from govpulse.registry import registry_client
-from monitoring import metrics
-from schemas import catalog
-from sinks.batching import Batch, Batcher
-from sinks.batching import TopicPartition as Key
-from sinks.columns import table_for
-from sinks.dead_letters import dead_letter_row
-from sinks.replay import RangeReader, TokenRange
-from sinks.store import DEAD_LETTERS, SinkStore, WriterSchemas
-from sinks.writer import Cycle, InsertGroup, Writer
+from govpulse.schemas import catalog
+from govpulse.sinks.batching import Batch, Batcher
+from govpulse.sinks.batching import TopicPartition as Key
+from govpulse.sinks.columns import table_for
+from govpulse.sinks.dead_letters import dead_letter_row
+from govpulse.sinks.replay import RangeReader, TokenRange
+from govpulse.sinks.store import DEAD_LETTERS, SinkStore, WriterSchemas
+from govpulse.sinks.writer import Cycle, InsertGroup, Writer
 
 log = logging.getLogger("govpulse.sink")
 

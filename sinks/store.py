@@ -19,12 +19,12 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastavro import parse_schema, schemaless_reader
 
-from schemas import catalog
-from sinks.avro_container import FRAME_HEADER, container, schema_id, split_by_schema
-from sinks.batching import Batch, Range, TopicPartition
-from sinks.columns import DEAD_LETTER_COLUMNS, columns_for, table_for
-from sinks.dead_letters import refused_row
-from sinks.isolate import RecordRefused
+from govpulse.schemas import catalog
+from govpulse.sinks.avro_container import FRAME_HEADER, container, schema_id, split_by_schema
+from govpulse.sinks.batching import Batch, Range, TopicPartition
+from govpulse.sinks.columns import DEAD_LETTER_COLUMNS, columns_for, table_for
+from govpulse.sinks.dead_letters import refused_row
+from govpulse.sinks.isolate import RecordRefused
 
 log = logging.getLogger("govpulse.sink")
 

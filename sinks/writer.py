@@ -34,12 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitoring import metrics
-from sinks.batching import Batch
-from sinks.dead_letters import refused_dead_letter_row
-from sinks.isolate import Refused, insert_isolating
-from sinks.replay import FetchRanges, RangeUnavailable, parse_token
-from sinks.store import SinkStore
+from govpulse.monitoring import metrics
+from govpulse.sinks.batching import Batch
+from govpulse.sinks.dead_letters import refused_dead_letter_row
+from govpulse.sinks.isolate import Refused, insert_isolating
+from govpulse.sinks.replay import FetchRanges, RangeUnavailable, parse_token
+from govpulse.sinks.store import SinkStore
 
 log = logging.getLogger("govpulse.sink")
 

@@ -2,7 +2,7 @@
 
 Faust owns what a framework is for — consumer groups and partition assignment, tables with
 changelogs and their recovery after a restart or rebalance, offset commits after the agent
-has processed a batch. The per-record work is `streams.batch` (pure rules underneath), and
+has processed a batch. The per-record work is `govpulse.streams.batch` (pure rules underneath), and
 output leaves through confluent-kafka producers whose acknowledgements the worker awaits
 before it commits the batch's raw offsets. Batches are pipelined over two producers: batch
 N+1 is transformed while the broker acknowledges batch N.
@@ -21,16 +21,16 @@ from confluent_kafka import Message
 
 from govpulse.kafka_config import client_config, faust_credentials
 from govpulse.logs import quiet_chatty_loggers
+from govpulse.monitoring import metrics
 from govpulse.registry import registry_client
+from govpulse.schemas import catalog
 from govpulse.settings import Settings
-from monitoring import metrics
-from schemas import catalog
-from streams.batch import BatchProcessor, Output, Persist
-from streams.direct_reader import DirectReader
-from streams.rules.pseudonymise import PseudonymKey
-from streams.schema_cache import WriterSchemas, register_clean_schema
-from streams.transform import Transformer
-from streams.validate import DAY_MS
+from govpulse.streams.batch import BatchProcessor, Output, Persist
+from govpulse.streams.direct_reader import DirectReader
+from govpulse.streams.rules.pseudonymise import PseudonymKey
+from govpulse.streams.schema_cache import WriterSchemas, register_clean_schema
+from govpulse.streams.transform import Transformer
+from govpulse.streams.validate import DAY_MS
 
 log = logging.getLogger("govpulse.streams")
 APP_ID = "govpulse-streams"  # the default of GOVPULSE_STREAMS_APP_ID

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from monitoring import metrics
-from schemas import catalog
-from streams.reasons import Reason
-from streams.transform import Cleaned, Transformer
+from govpulse.monitoring import metrics
+from govpulse.schemas import catalog
+from govpulse.streams.reasons import Reason
+from govpulse.streams.transform import Cleaned, Transformer
 
 
 class RawMessage(Protocol):

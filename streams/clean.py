@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from streams.enrich import ReferenceTables, reference_tables
-from streams.flat_avro import is_type, nullable_branch
-from streams.rules import buddhist_era, text, thai_digits
+from govpulse.streams.enrich import ReferenceTables, reference_tables
+from govpulse.streams.flat_avro import is_type, nullable_branch
+from govpulse.streams.rules import buddhist_era, text, thai_digits
 
 
 class Fix(StrEnum):

@@ -10,7 +10,7 @@ defaults. Three plans, chosen once per writer schema id:
   field has an empty span and is marked for encoding);
 - anything else: fastavro with the latest raw schema as reader schema (full resolution:
   enum defaults, promotions, aliases), no field starts.
-Logical types are never applied (see `streams.flat_avro`).
+Logical types are never applied (see `govpulse.streams.flat_avro`).
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader
 from fastavro.read import SchemaResolutionError
 
-from schemas import catalog
-from schemas.wire_format import HEADER_SIZE, MAGIC_BYTE
-from streams.flat_avro import (
+from govpulse.schemas import catalog
+from govpulse.schemas.wire_format import HEADER_SIZE, MAGIC_BYTE
+from govpulse.streams.flat_avro import (
     Reader,
     UnsupportedSchema,
     binary_layout,
     compile_reader,
     strip_logical_types,
 )
-from streams.reasons import Reason
+from govpulse.streams.reasons import Reason
 
 # schema id -> parsed writer schema; KeyError when the registry lacks the id, UnusableSchema
 # when it is not a self-contained Avro schema, anything else when the registry is unreachable

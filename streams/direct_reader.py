@@ -18,8 +18,8 @@ from typing import Any
 import faust
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from monitoring import metrics
-from schemas import catalog
+from govpulse.monitoring import metrics
+from govpulse.schemas import catalog
 
 Owned = frozenset[tuple[str, int]]
 

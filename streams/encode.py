@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.catalog import PSEUDONYM_SUFFIX, pii_fields
-from schemas.wire_format import header
-from streams.enrich import NO_DISTRICT, ReferenceTables
-from streams.flat_avro import Encoder, field_encoder
+from govpulse.schemas.catalog import PSEUDONYM_SUFFIX, pii_fields
+from govpulse.schemas.wire_format import header
+from govpulse.streams.enrich import NO_DISTRICT, ReferenceTables
+from govpulse.streams.flat_avro import Encoder, field_encoder
 
 
 class CleanEncoder:

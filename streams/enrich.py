@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from schemas import reference
+from govpulse.schemas import reference
 
 NO_DISTRICT: dict[str, Any] = {"district_name_th": None, "district_name_en": None}
 
@@ -25,7 +25,7 @@ class ReferenceTables:
     districts: dict[str, dict[str, str]]  # district_code → district names
     district_province: dict[str, str]  # district_code → its province_code
     subdistricts: frozenset[str] = frozenset()  # current 6-digit subdistrict codes
-    # abolished code → the one code a DOPA notice puts in its place (streams.clean repairs)
+    # abolished code → the one code a DOPA notice puts in its place (govpulse.streams.clean repairs)
     legacy_districts: dict[str, str] = field(default_factory=dict)
     legacy_subdistricts: dict[str, str] = field(default_factory=dict)
 

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 
 from govpulse.settings import SettingsError
-from streams.rules.pseudonymise import PseudonymKey
+from govpulse.streams.rules.pseudonymise import PseudonymKey
 
 SETTING = "GOVPULSE_PSEUDONYM_KEY_FILE"
 DEV_KEY_NAME = "dev-pseudonym.key"

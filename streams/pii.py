@@ -33,15 +33,15 @@ import re
 from binascii import b2a_base64
 from typing import Any
 
-from monitoring import metrics
-from schemas.catalog import PSEUDONYM_SUFFIX, pii_fields
-from streams.clean import Fix
-from streams.flat_avro import is_type, nullable_branch
-from streams.reasons import Reason
-from streams.rules import national_id
-from streams.rules.pseudonymise import PseudonymKey
-from streams.rules.text import ZERO_WIDTH
-from streams.rules.thai_digits import THAI_DIGITS
+from govpulse.monitoring import metrics
+from govpulse.schemas.catalog import PSEUDONYM_SUFFIX, pii_fields
+from govpulse.streams.clean import Fix
+from govpulse.streams.flat_avro import is_type, nullable_branch
+from govpulse.streams.reasons import Reason
+from govpulse.streams.rules import national_id
+from govpulse.streams.rules.pseudonymise import PseudonymKey
+from govpulse.streams.rules.text import ZERO_WIDTH
+from govpulse.streams.rules.thai_digits import THAI_DIGITS
 
 Failure = tuple[Reason, str]
 

@@ -24,6 +24,6 @@ class Reason(StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"  # occurred_at later than now + tolerance
     OUTSIDE_RETENTION = "outside_retention"  # occurred_at older than GOVPULSE_RAW_TTL_DAYS
     INVALID_NATIONAL_ID = "invalid_national_id"  # not 13 digits, or the check digit is wrong
-    # reported by the router (streams.batch), not the transform: the clean record is over
+    # reported by the router (govpulse.streams.batch), not the transform: the clean record is over
     # the output producer's size limit
     TOO_LARGE = "too_large"

@@ -10,8 +10,8 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema
 
-from schemas import catalog
-from streams.decode import UnusableSchema
+from govpulse.schemas import catalog
+from govpulse.streams.decode import UnusableSchema
 
 
 class WriterSchemas:

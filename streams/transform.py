@@ -7,16 +7,16 @@ and its position and routes the result — `Cleaned` to `clean.<type>` (key = ev
 Steps, and the order of reasons when a record has several problems (first failure wins):
 1. decode (`streams.decode`): UNDECODABLE (framing, Avro body, trailing bytes), UNKNOWN_SCHEMA
    (unknown id, another type's schema, unresolvable); read as the latest raw schema.
-2. clean (`streams.clean`): text, Thai digits, Buddhist Era, abolished district/subdistrict
+2. clean (`govpulse.streams.clean`): text, Thai digits, Buddhist Era, abolished district/subdistrict
    codes → their one successor — repairs, never rejects; the event id is given its one
    canonical spelling (`streams.rules.event_id`), so de-duplication and ClickHouse see one id
    however the agency wrote it.
-3. validate (`streams.validate`): INVALID_VALUE (event_type, event_id) → UNKNOWN_AGENCY →
+3. validate (`govpulse.streams.validate`): INVALID_VALUE (event_type, event_id) → UNKNOWN_AGENCY →
    UNKNOWN_PROVINCE → UNKNOWN_DISTRICT → UNKNOWN_SUBDISTRICT → FUTURE_TIMESTAMP →
    OUTSIDE_RETENTION.
-4. pseudonymise (`streams.pii`): INVALID_NATIONAL_ID; every ID-shaped number in other text
+4. pseudonymise (`govpulse.streams.pii`): INVALID_NATIONAL_ID; every ID-shaped number in other text
    is masked, valid ID or not.
-5. enrich (`streams.enrich`), add lineage, encode (`streams.encode`).
+5. enrich (`govpulse.streams.enrich`), add lineage, encode (`govpulse.streams.encode`).
 
 `process` never raises for any payload: anything unexpected in steps 2–5 becomes INVALID_VALUE
 with the exception in the detail. The one exception is `SchemaLookupFailed` — the writer-schema
@@ -33,21 +33,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import catalog
-from streams.clean import Fix, RecordCleaner, ordered
-from streams.decode import (
+from govpulse.schemas import catalog
+from govpulse.streams.clean import Fix, RecordCleaner, ordered
+from govpulse.streams.decode import (
     DecodeFailure,
     RawDecoder,
     SchemaLookupFailed,
     WriterSchemaLookup,
 )
-from streams.encode import CleanEncoder
-from streams.enrich import reference_tables
-from streams.pii import IdMasker, Pseudonymiser, redact_ids
-from streams.reasons import Reason
-from streams.rules.event_id import canonical_event_id
-from streams.rules.pseudonymise import PseudonymKey
-from streams.validate import DEFAULT_FUTURE_TOLERANCE_MS, Validator
+from govpulse.streams.encode import CleanEncoder
+from govpulse.streams.enrich import reference_tables
+from govpulse.streams.pii import IdMasker, Pseudonymiser, redact_ids
+from govpulse.streams.reasons import Reason
+from govpulse.streams.rules.event_id import canonical_event_id
+from govpulse.streams.rules.pseudonymise import PseudonymKey
+from govpulse.streams.validate import DEFAULT_FUTURE_TOLERANCE_MS, Validator
 
 __all__ = [
     "DEFAULT_FUTURE_TOLERANCE_MS",

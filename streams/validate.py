@@ -8,7 +8,7 @@ subdistrict part, then that it lies in the record's district, or province when t
 district) → FUTURE_TIMESTAMP → OUTSIDE_RETENTION (older
 than the events tables keep: stored, the table's TTL would delete it within seconds while the
 rollups kept counting it, so it is dead-lettered and counted instead). National IDs are checked
-afterwards, by `streams.pii`, because only the pseudonymiser may look at them.
+afterwards, by `govpulse.streams.pii`, because only the pseudonymiser may look at them.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas import reference
-from streams.clean import village_fields
-from streams.enrich import ReferenceTables
-from streams.flat_avro import is_type
-from streams.reasons import Reason
-from streams.rules.event_id import canonical_event_id
+from govpulse.schemas import reference
+from govpulse.streams.clean import village_fields
+from govpulse.streams.enrich import ReferenceTables
+from govpulse.streams.flat_avro import is_type
+from govpulse.streams.reasons import Reason
+from govpulse.streams.rules.event_id import canonical_event_id
 
 Failure = tuple[Reason, str]
 

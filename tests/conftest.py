@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from embedded.broker import EmbeddedBroker
-from embedded.process import free_port
-from embedded.registry.service import EmbeddedRegistry
+from govpulse.embedded.broker import EmbeddedBroker
+from govpulse.embedded.process import free_port
+from govpulse.embedded.registry.service import EmbeddedRegistry
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +64,7 @@ def clickhouse_http(clickhouse, clickhouse_dir: Path) -> Iterator[str]:
     import asyncio
     import threading
 
-    from embedded import clickhouse_http as endpoint
+    from govpulse.embedded import clickhouse_http as endpoint
 
     port, loop = free_port(), asyncio.new_event_loop()
     runner = loop.run_until_complete(endpoint.start(str(clickhouse_dir), port))

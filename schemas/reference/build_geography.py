@@ -1,6 +1,6 @@
 """Regenerate the geography files from the geothai package (DOPA codes).
 
-Run: python -m schemas.reference.build_geography
+Run: python -m govpulse.schemas.reference.build_geography
 Writes provinces.json, districts.json, subdistricts.json (the codes only, per district) and
 abolished.json (districts and subdistricts DOPA abolished, with their successors).
 A snapshot in the repository keeps the pipeline's reference data reviewable in diffs and

@@ -1,0 +1,77 @@
+"""Driving `govpulse` child processes in tests: start, stop, wait, read what they routed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from govpulse.offsets import topic_ends
+from govpulse.schemas import catalog
+
+GOVPULSE = [sys.executable, "-m", "govpulse"]
+TYPES = catalog.EVENT_TYPES
+
+
+class Child:
+    """A `govpulse …` child process, stopped by its pid at teardown."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [*GOVPULSE, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.log = log
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def routed(bootstrap: str) -> dict[str, dict[str, int]]:
+    topics = [f"{stage}.{t}" for t in TYPES for stage in ("raw", "clean", "dlq", "dup")]
+    ends = topic_ends(bootstrap, topics)
+    counts = {t: dict.fromkeys(("raw", "clean", "dlq", "dup"), 0) for t in TYPES}
+    for (topic, _), (low, end) in ends.items():
+        stage, event_type = topic.split(".", 1)
+        counts[event_type][stage] += end - low
+    return counts
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(1)
+
+
+def audit(env: dict[str, str], *args: str) -> tuple[int, dict, str]:
+    run = subprocess.run(
+        [*GOVPULSE, "audit", "--json", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+    return run.returncode, json.loads(run.stdout) if run.stdout else {}, run.stderr
+
+
+def sink_caught_up(bootstrap: str) -> bool:
+    from confluent_kafka import Consumer, TopicPartition
+
+    topics = [f"{stage}.{t}" for stage in ("clean", "dlq") for t in TYPES]
+    ends = {k: end for k, (_low, end) in topic_ends(bootstrap, topics).items() if end > 0}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "govpulse-sink"})
+    try:
+        found = consumer.committed([TopicPartition(t, p) for t, p in ends], 10)
+    finally:
+        consumer.close()
+    return all(ends[(tp.topic, tp.partition)] == tp.offset for tp in found)
