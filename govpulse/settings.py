@@ -1,7 +1,7 @@
 """Settings from ``GOVPULSE_*`` environment variables, validated once at process start.
 
 Defaults point at the embedded stack on 127.0.0.1, so a newcomer sets nothing; the
-production stack changes only these values, never the code (see STYLE.md).
+production stack (docker-compose.yml) changes only these values, never the code.
 """
 
 from __future__ import annotations

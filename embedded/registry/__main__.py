@@ -1,4 +1,4 @@
-"""`python -m embedded.registry`: serve the embedded schema registry until SIGTERM/SIGINT."""
+"""`python -m govpulse.embedded.registry`: serve the embedded registry until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
