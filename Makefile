@@ -9,6 +9,10 @@ PY     := $(VENV)/bin/python
 # fonts (the dashboard's browser test).
 SYSTEM_PACKAGES := kcat prometheus chromium chromium-driver fonts-thai-tlwg
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Two pytest-xdist workers (the machine has 2 cores; a third starved the simulator below its
+# rate), a module whole on one worker so its module fixtures start once, and the slowest
+# modules first (tests/conftest.py's LONGEST_FIRST) rather than xdist's order by test count.
+PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test check lint install system-packages clean
 
@@ -16,14 +20,15 @@ demo: install ## run the whole pipeline on the embedded stack
 	$(VENV)/bin/govpulse up
 
 test: install system-packages lint ## install everything the tests need and run them
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 check: install lint ## the inner loop: unit tests and lint (no broker, no store, no browser)
-	$(PY) -m pytest -q -m "not integration and not e2e"
+	$(PY) -m pytest -q $(PARALLEL) -m "not integration and not e2e"
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) .ci/typecheck.py
 
 install: $(VENV)/.installed
 
@@ -45,4 +50,4 @@ system-packages:
 	fi
 
 clean:
-	rm -rf $(VENV) .govpulse .pytest_cache .ruff_cache
+	rm -rf $(VENV) .govpulse .pytest_cache .ruff_cache .mypy_cache .typecheck

@@ -37,12 +37,11 @@ from bench._stack import embedded_stack
 from bench.host import host_facts
 from bench.streams import peak_rss_mb
 from govpulse.embedded.process import free_port
-from govpulse.offsets import stage_counts
 from govpulse.producers.agency_producer import AgencyProducer
 from govpulse.producers.traffic import TrafficGenerator
 from govpulse.schemas import catalog
 from govpulse.streams.keys import key_id_of
-from govpulse.topics import ensure_topics
+from govpulse.topics import ensure_topics, stage_counts
 
 REPO = Path(__file__).resolve().parent.parent
 QUIXSTREAMS = "3.28.1"  # also bench.peer_quix.QUIXSTREAMS_VERSION
@@ -78,9 +77,9 @@ class OutcomeSampler:
     def __init__(self, bootstrap: str, types: list[str], partitions: int) -> None:
         self.admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
         self.request = {
-            TopicPartition(f"{stage}.{t}", p): OffsetSpec.latest()
+            TopicPartition(catalog.topic(stage, t), p): OffsetSpec.latest()
             for t in types
-            for stage in ("clean", "dlq", "dup")
+            for stage in catalog.OUTCOMES
             for p in range(partitions)
         }
 

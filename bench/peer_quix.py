@@ -25,8 +25,8 @@ from quixstreams import Application, State, message_context
 from quixstreams.models.serializers import SerializationContext, Serializer
 
 from govpulse.schemas import catalog
+from govpulse.schemas.writer_schemas import WriterSchemas, register_clean_schema
 from govpulse.streams.rules.pseudonymise import PseudonymKey
-from govpulse.streams.schema_cache import WriterSchemas, register_clean_schema
 from govpulse.streams.transform import Cleaned, Transformer
 
 QUIXSTREAMS_VERSION = "3.28.1"  # bench.compare_peer installs exactly this one
@@ -114,11 +114,11 @@ def build(args: argparse.Namespace) -> Application:
         )
         outputs = {
             stage: app.topic(
-                f"{stage}.{event_type}",
+                catalog.topic(stage, event_type),
                 value_serializer=RoutedValue(),
                 key_serializer="bytes",
             )
-            for stage in ("clean", "dlq", "dup")
+            for stage in catalog.OUTCOMES
         }
         raw = app.topic(
             catalog.raw_topic(event_type), value_deserializer="bytes", key_deserializer="bytes"

@@ -46,14 +46,16 @@ class _LocalSchemas:
         from govpulse.schemas import catalog
 
         self.ids = {t: i + 1 for i, t in enumerate(event_types)}
-        self.text = {i: json.dumps(catalog.clean_schema(t)) for t, i in self.ids.items()}
+        self.texts = {i: json.dumps(catalog.clean_schema(t)) for t, i in self.ids.items()}
 
-    def __call__(self, sid: int) -> tuple[str, Any]:
-        return self.text[sid], None
+    def text(self, sid: int) -> str:
+        return self.texts[sid]
 
     def frame(self, event_type: str, value: bytes) -> bytes:
         """A `govpulse.sinks.samples` value (framed with id 0) under this type's local id."""
-        return b"\x00" + self.ids[event_type].to_bytes(4, "big") + value[5:]
+        from govpulse.schemas.wire_format import HEADER_SIZE, header
+
+        return header(self.ids[event_type]) + value[HEADER_SIZE:]
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -22,11 +22,10 @@ from bench._stack import embedded_stack
 from bench.host import host_facts
 from govpulse.embedded.process import free_port
 from govpulse.monitoring.scrape import sample_total
-from govpulse.offsets import stage_counts
 from govpulse.producers.agency_producer import AgencyProducer
 from govpulse.producers.traffic import TrafficGenerator
 from govpulse.schemas import catalog
-from govpulse.topics import ensure_topics
+from govpulse.topics import ensure_topics, stage_counts
 
 
 def routed(bootstrap: str, types: list[str]) -> int:

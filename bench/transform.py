@@ -21,14 +21,13 @@ from fastavro import parse_schema
 from bench.host import host_facts, peak_rss_mb
 from govpulse.producers.traffic import TrafficGenerator
 from govpulse.schemas import catalog
+from govpulse.schemas.timestamps import epoch_millis
 from govpulse.schemas.wire_format import encode
 from govpulse.streams.rules.pseudonymise import PseudonymKey
 from govpulse.streams.transform import Cleaned, Transformer
 
 CLOCK = datetime(2024, 6, 14, 3, 30, tzinfo=UTC)
-NOW_MS = (CLOCK + timedelta(seconds=1) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
-    milliseconds=1
-)
+NOW_MS = epoch_millis(CLOCK + timedelta(seconds=1))
 
 
 class Registry:

@@ -30,9 +30,10 @@ def labels() -> dict[str, Any]:
 @cache
 def tiles() -> dict[str, Any]:
     """geo/tiles.json: the tile-grid position of every province, and its source."""
-    return json.loads(
+    data: dict[str, Any] = json.loads(
         files("govpulse.dashboard.geo").joinpath("tiles.json").read_text(encoding="utf-8")
     )
+    return data
 
 
 def check_tiles() -> None:

@@ -437,18 +437,16 @@ class DashboardQueries:
                 by_ministry[ministry][event_type] += int(events)
                 by_agency[agency] += int(events)
         table = agencies()
-        ministries = sorted(
-            (
-                {
-                    "code": code,
-                    **_names(code, table),
-                    "events": sum(types.values()),
-                    "events_by_type": types,
-                }
-                for code, types in by_ministry.items()
-            ),
-            key=lambda m: (-m["events"], m["code"]),
-        )
+        ministries: list[dict[str, Any]] = [
+            {
+                "code": code,
+                **_names(code, table),
+                "events": sum(types.values()),
+                "events_by_type": types,
+            }
+            for code, types in by_ministry.items()
+        ]
+        ministries.sort(key=lambda m: (-m["events"], m["code"]))
         top = sorted(by_agency.items(), key=lambda item: (-item[1], item[0]))[:TOP_AGENCIES]
         departments = [
             {
@@ -484,7 +482,7 @@ class DashboardQueries:
         for province, *per_type in self._rows(sql, self._params(query, window)):
             if province in counts:
                 counts[province] = {t: int(n) for t, n in zip(EVENT_TYPES, per_type, strict=True)}
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"code": code, "events": sum(types.values()), "events_by_type": types}
             for code, types in counts.items()
         ]
@@ -513,13 +511,11 @@ class DashboardQueries:
         for agency, *per_type in self._rows(agency_sql, params):
             by_agency[agency] = {t: int(n) for t, n in zip(EVENT_TYPES, per_type, strict=True)}
         table = agencies()
-        agency_rows = sorted(
-            (
-                {"code": a, **_names(a, table), "events": sum(t.values()), "events_by_type": t}
-                for a, t in by_agency.items()
-            ),
-            key=lambda r: (-r["events"], r["code"]),
-        )
+        agency_rows: list[dict[str, Any]] = [
+            {"code": a, **_names(a, table), "events": sum(t.values()), "events_by_type": t}
+            for a, t in by_agency.items()
+        ]
+        agency_rows.sort(key=lambda r: (-r["events"], r["code"]))
         # District drill-down: per hour from district_hour, per minute from the raw tables (see
         # the module docstring for why).
         if grain_of(query.range) is HOUR:
@@ -556,7 +552,7 @@ class DashboardQueries:
         for event_type, district, n in self._rows(district_sql, params):
             key = district if district in own else None
             counts.setdefault(key, dict.fromkeys(EVENT_TYPES, 0))[event_type] += int(n)
-        district_rows = [
+        district_rows: list[dict[str, Any]] = [
             {
                 "code": d,
                 **(_names(d, own) if d else {"name_th": "ไม่ระบุอำเภอ", "name_en": "No district"}),

@@ -7,6 +7,7 @@ process (sink + dashboard) is the only caller with a chdb DSN.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import clickhouse_connect
@@ -45,7 +46,7 @@ def served_engine_url(dsn: str, port: int) -> str | None:
     return url if served == os.path.realpath(path) else None
 
 
-def make_client(dsn: str | None = None, **kwargs: object) -> Client:
+def make_client(dsn: str | None = None, **kwargs: Any) -> Client:
     """A clickhouse-connect client for `dsn` (default: GOVPULSE_CLICKHOUSE_DSN)."""
     dsn = dsn or get_settings().clickhouse_dsn
     parts = urlsplit(dsn)

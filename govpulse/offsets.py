@@ -14,9 +14,27 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 Ends = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) → (low, end)
+
+
+def partition_of(message: Message) -> tuple[str, int]:
+    """(topic, partition) of a consumed record or partition event (end of partition, offset
+    out of range). confluent_kafka types both optional for the client-level errors that
+    have neither: those raise ValueError here."""
+    topic, partition = message.topic(), message.partition()
+    if topic is None or partition is None:
+        raise ValueError(f"a Kafka message without a partition: {message.error()}")
+    return topic, partition
+
+
+def position(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed record (`message.error()` is None)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError(f"a Kafka message without a position: {message.error()}")
+    return topic, partition, offset
 
 
 def topic_ends(
@@ -70,13 +88,14 @@ def topic_ends(
             message = consumer.poll(0.5)
             if message is None:
                 continue
-            key = (message.topic(), message.partition())
-            if message.error() is not None:
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    pending.discard(key)
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(partition_of(message))
                 continue
-            low, end = result[key]
-            result[key] = (low, max(end, message.offset() + 1))
+            topic, partition, offset = position(message)
+            low, end = result[(topic, partition)]
+            result[(topic, partition)] = (low, max(end, offset + 1))
         return result
     finally:
         consumer.close()
@@ -100,11 +119,3 @@ def record_counts(bootstrap: str, topics: Sequence[str], timeout: float = 30.0) 
     for (topic, _), (low, end) in topic_ends(bootstrap, topics, timeout).items():
         counts[topic] += end - low
     return counts
-
-
-def stage_counts(
-    bootstrap: str, stages: Sequence[str], event_types: Sequence[str], timeout: float = 30.0
-) -> dict[str, int]:
-    """stage → records in `<stage>.<type>` summed over `event_types` (raw, clean, dlq, dup)."""
-    counts = record_counts(bootstrap, [f"{s}.{t}" for s in stages for t in event_types], timeout)
-    return {s: sum(counts[f"{s}.{t}"] for t in event_types) for s in stages}

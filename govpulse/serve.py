@@ -26,7 +26,9 @@ log = logging.getLogger("govpulse.serve")
 SINK_STOP_TIMEOUT_S = 90.0
 
 
-def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Application, Callable]:
+def build(
+    settings: Settings, echo: Callable[[str], None]
+) -> tuple[web.Application, Callable[[], None]]:
     """The dashboard app with the sink attached to its lifecycle, and a cleanup callable."""
     from govpulse.dashboard.app import build_app
     from govpulse.sinks.configured import ConfiguredSink
@@ -51,7 +53,7 @@ def build(settings: Settings, echo: Callable[[str], None]) -> tuple[web.Applicat
     async def start_sink(_: web.Application) -> None:
         thread.start()
 
-    engine_dir = chdb_directory(settings.clickhouse_dsn)
+    engine_dir = chdb_directory(settings.clickhouse_dsn) or ""  # "": not an embedded engine
     http_port = settings.clickhouse_http_port if engine_dir else 0
     runners = []
 

@@ -38,16 +38,27 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from govpulse.offsets import record_counts
 from govpulse.schemas import catalog
 from govpulse.settings import SettingsError, env_name, get_settings
 
-STAGES = ("raw", "clean", "dlq", "dup")
 DEFAULT_APP_ID = "govpulse-streams"
 MIN_ISR = "min.insync.replicas"
 
 
 def pipeline_topics(event_types: tuple[str, ...] = catalog.EVENT_TYPES) -> list[str]:
-    return [f"{stage}.{event_type}" for event_type in event_types for stage in STAGES]
+    return [catalog.topic(s, event_type) for event_type in event_types for s in catalog.STAGES]
+
+
+def stage_counts(
+    bootstrap: str, stages: Sequence[str], event_types: Sequence[str], timeout: float = 30.0
+) -> dict[str, int]:
+    """stage → records in `<stage>.<type>` summed over `event_types` (raw, clean, dlq, dup)."""
+    names = {s: [catalog.topic(s, t) for t in event_types] for s in stages}
+    counts = record_counts(
+        bootstrap, [name for topics in names.values() for name in topics], timeout
+    )
+    return {s: sum(counts[name] for name in topics) for s, topics in names.items()}
 
 
 class TopicsFileError(SettingsError):
@@ -307,7 +318,9 @@ def apply(admin: AdminClient, plans: Sequence[TopicPlan], timeout: float = 30.0)
     """Carry out `plans` (from `plan()`); a step that fails sets that plan's `error`."""
     by_name = {p.spec.name: p for p in plans if p.error is None}
     create = [
-        NewTopic(p.spec.name, p.spec.partitions, p.spec.replication_factor, config=p.spec.config)
+        NewTopic(
+            p.spec.name, p.spec.partitions, p.spec.replication_factor, config=dict(p.spec.config)
+        )
         for p in by_name.values()
         if p.create
     ]

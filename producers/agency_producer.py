@@ -156,7 +156,9 @@ class AgencyProducer:
         self.stats = DeliveryStats()
         self.failures: deque[FailedRecord] = deque(maxlen=failures_kept)
         self._bindings: dict[str, _Binding] = {}
-        self._by_topic: dict[str, _Binding] = {}
+        # keyed as delivery reports give the topic (confluent-kafka types it optional; a
+        # report always has one): looked up as it comes, no narrowing per record
+        self._by_topic: dict[str | None, _Binding] = {}
         self._lock = threading.Lock()
         self._since_poll = 0
         self._failed_before = 0  # failures before the `with` block began
@@ -173,7 +175,10 @@ class AgencyProducer:
             if self.auto_register:
                 schema_id = self._registry.register_schema(subject, schema)
             else:
-                schema_id = self._registry.lookup_schema(subject, schema).schema_id
+                found = self._registry.lookup_schema(subject, schema).schema_id
+                if found is None:
+                    raise ValueError(f"the registry gave {subject} no schema id")
+                schema_id = found
             binding = _Binding(
                 topic,
                 schema_id,
@@ -263,7 +268,7 @@ class AgencyProducer:
                 binding.unsynced["failed"] += 1
                 key = message.key()
                 self.failures.append(
-                    FailedRecord(message.topic(), key.decode() if key else "", error.str())
+                    FailedRecord(binding.topic, key.decode() if key else "", error.str())
                 )
 
     def _report_to(self, on_delivery: DeliveryCallback) -> DeliveryCallback:

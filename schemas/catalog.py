@@ -28,19 +28,34 @@ EVENT_TYPES = (
 NAMESPACE = "th.go.govpulse"
 CLEAN_NAMESPACE = "th.go.govpulse.clean"
 PSEUDONYM_SUFFIX = "_pseudonym"
+# The topics of an event type: `raw.<type>` in, then exactly one of clean, dlq or dup out.
+STAGES = ("raw", "clean", "dlq", "dup")
+OUTCOMES = STAGES[1:]
 _VERSION_FILE = re.compile(r"^(?P<type>[a-z_]+)\.v(?P<version>[0-9]+)\.avsc$")
 
 
+def topic(stage: str, event_type: str) -> str:
+    """`<stage>.<event_type>`: the one place topic names are built."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    return f"{stage}.{event_type}"
+
+
 def raw_topic(event_type: str) -> str:
-    return f"raw.{event_type}"
+    return topic("raw", event_type)
 
 
 def clean_topic(event_type: str) -> str:
-    return f"clean.{event_type}"
+    return topic("clean", event_type)
 
 
 def dlq_topic(event_type: str) -> str:
-    return f"dlq.{event_type}"
+    return topic("dlq", event_type)
+
+
+def dup_topic(event_type: str) -> str:
+    """Where the stream processor reports a duplicate (an empty value with lineage headers)."""
+    return topic("dup", event_type)
 
 
 def subject(topic: str) -> str:

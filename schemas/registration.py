@@ -69,8 +69,18 @@ def register_all(client: SchemaRegistryClient) -> list[Registered]:
         for text in texts:
             schema_id = client.register_schema(subject, Schema(text, "AVRO"))
             version = client.lookup_schema(subject, Schema(text, "AVRO")).version
+            if version is None:
+                raise ValueError(f"the registry gave {subject} id {schema_id} no version")
             done.append(Registered(subject, schema_id, version))
     return done
+
+
+def _registered_text(client: SchemaRegistryClient, subject: str, version: int) -> str:
+    """The schema text the registry holds as `subject`'s `version`."""
+    text = client.get_version(subject, version).schema.schema_str
+    if text is None:
+        raise ValueError(f"the registry gave {subject} v{version} no schema text")
+    return text
 
 
 def subject_level(client: SchemaRegistryClient, subject: str) -> str:
@@ -96,7 +106,7 @@ def check_against_registry(
             if error.error_code != SUBJECT_NOT_FOUND:
                 raise
             versions = []
-        existing = [client.get_version(subject, v).schema.schema_str for v in sorted(versions)]
+        existing = [_registered_text(client, subject, v) for v in sorted(versions)]
         results.append(
             CheckResult(subject, level, len(existing), check(texts[-1], existing, level))
         )

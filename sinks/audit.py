@@ -21,7 +21,6 @@ distinct clean ids; dead letters stored = dead-lettered.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,15 +29,15 @@ from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
-from fastavro import parse_schema, schemaless_reader
+from fastavro import parse_schema
 
 from govpulse.kafka_config import client_config
-from govpulse.offsets import Ends, topic_ends
-from govpulse.schemas import catalog
+from govpulse.offsets import Ends, position, topic_ends
+from govpulse.schemas import catalog, wire_format
+from govpulse.schemas.timestamps import epoch_millis
 from govpulse.sinks.columns import table_for
 from govpulse.sinks.dead_letters import STORE_REJECTED
 from govpulse.sinks.migrations import TTL_DAYS
-from govpulse.sinks.store import epoch_millis
 
 CLEAN, DEAD, DUP, AGED = 1, 2, 4, 8
 Ranges = dict[int, tuple[int, int]]  # raw partition → [first, end)
@@ -106,19 +105,20 @@ class TypeAudit:
             )
         if self.stored_ids != self.clean_ids:
             found.append(
-                f"ClickHouse has {self.stored_ids} distinct event ids, clean.{self.event_type} "
+                f"ClickHouse has {self.stored_ids} distinct event ids, "
+                f"{catalog.clean_topic(self.event_type)} "
                 f"has {self.clean_ids}"
             )
         if self.stored_dead_letters != self.dead_lettered:
             found.append(
                 f"dead_letters holds {self.stored_dead_letters} raw records, "
-                f"dlq.{self.event_type} has {self.dead_lettered}"
+                f"{catalog.dlq_topic(self.event_type)} has {self.dead_lettered}"
             )
         if self.unreadable_clean:
             found.append(
-                f"{self.unreadable_clean} records of clean.{self.event_type} could not be "
-                "decoded (not framed, or a schema id the registry lacks): their raw records "
-                "count as without outcome"
+                f"{self.unreadable_clean} records of {catalog.clean_topic(self.event_type)} "
+                "could not be decoded (not framed, or a schema id the registry lacks): "
+                "their raw records count as without outcome"
             )
         if self.stored_dead_letter_rows > self.dead_letter_records:
             found.append(
@@ -167,11 +167,12 @@ def _read(
             for message in consumer.consume(10_000, 0.5):
                 if message.error() is not None:
                     continue
-                key = (message.topic(), message.partition())
+                topic, partition, offset = position(message)
+                key = (topic, partition)
                 end = wanted.get(key)
-                if end is not None and message.offset() < end:
+                if end is not None and offset < end:
                     yield message
-                    if message.offset() + 1 >= end:
+                    if offset + 1 >= end:
                         del wanted[key]
     finally:
         consumer.close()
@@ -219,7 +220,8 @@ def raw_ranges(
         first = {key: end for key, (_, end) in bounds.items()}  # no record in range: empty
         stop = dict(first)
         for message in _read(bootstrap, bounds, timeout, since_ms):
-            key, offset = (message.topic(), message.partition()), message.offset()
+            topic, partition, offset = position(message)
+            key = (topic, partition)
             ts = message.timestamp()[1]
             if (since_ms is None or ts >= since_ms) and first[key] == bounds[key][1]:
                 first[key] = offset
@@ -233,11 +235,23 @@ def raw_ranges(
 
 
 def _lineage(message: Message) -> tuple[int, int] | None:
+    """The raw (partition, offset) in a dlq/dup record's headers; None when absent, null or
+    not a number (Kafka allows a header without a value)."""
     headers = dict(message.headers() or ())
-    try:
-        return int(headers["source_partition"]), int(headers["source_offset"])
-    except (KeyError, ValueError):
+    partition, offset = headers.get("source_partition"), headers.get("source_offset")
+    if partition is None or offset is None:
         return None
+    try:
+        return int(partition), int(offset)
+    except ValueError:
+        return None
+
+
+def _text(value: str | bytes | None, default: str) -> str:
+    """A header's value as text (`default` for a header without a value)."""
+    if value is None:
+        return default
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
 class _CleanLineage:
@@ -253,11 +267,11 @@ class _CleanLineage:
         self.writers: dict[int, Any] = {}
 
     def __call__(self, value: bytes) -> tuple[int, int, int]:
-        sid = int.from_bytes(value[1:5], "big")
+        sid = wire_format.schema_id_of(value)
         writer = self.writers.get(sid)
         if writer is None:
             writer = self.writers[sid] = self.writer_schema(sid)
-        record = schemaless_reader(io.BytesIO(value[5:]), writer, self.reader)
+        record = wire_format.decode(value, writer, self.reader)
         occurred = epoch_millis(record["occurred_at"])
         return record["source_partition"], record["source_offset"], occurred
 
@@ -266,7 +280,11 @@ class _Outcomes:
     """One type's outcome flags per raw position, and its clean-record counts."""
 
     def __init__(
-        self, event_type: str, ranges: Ranges, writer_schema: Callable, kept_since_ms: int | None
+        self,
+        event_type: str,
+        ranges: Ranges,
+        writer_schema: Callable[[int], Any],
+        kept_since_ms: int | None,
     ) -> None:
         self.audit = TypeAudit(event_type, ranges={p: [lo, hi] for p, (lo, hi) in ranges.items()})
         self.audit.produced = sum(hi - lo for lo, hi in ranges.values())
@@ -304,8 +322,8 @@ class _Outcomes:
             self.records += marked
             if stage == "dlq" and marked and position is not None:
                 self.audit.dead_letter_records += 1
-                reason = dict(message.headers() or ()).get("reason", b"unknown")
-                self.reasons[position] = reason.decode("utf-8", "replace")
+                reason = dict(message.headers() or ()).get("reason")
+                self.reasons[position] = _text(reason, "unknown")
 
     def result(self) -> TypeAudit:
         audit = self.audit
@@ -341,11 +359,11 @@ def topic_counts(
     record, but by another machine's clock (the worker's, not the agency's).
     """
     outcomes = {t: _Outcomes(t, r, writer_schema, kept_since_ms) for t, r in ranges.items()}
-    stages = {f"{stage}.{t}": (stage, t) for t in ranges for stage in ("clean", "dlq", "dup")}
+    stages = {catalog.topic(stage, t): (stage, t) for t in ranges for stage in catalog.OUTCOMES}
     outputs = {key: value for key, value in ends.items() if key[0] in stages}
     from_ms = None if since is None else int((since.timestamp() - OUTCOME_MARGIN_S) * 1000)
     for message in _read(bootstrap, outputs, timeout, from_ms):
-        stage, event_type = stages[message.topic()]
+        stage, event_type = stages[position(message)[0]]
         outcomes[event_type].add(stage, message)
     return {t: o.result() for t, o in outcomes.items()}
 
@@ -440,7 +458,7 @@ def audit(
     if retention is not None:
         kept_since_ms = time.time_ns() // 1_000_000 - retention * DAY_MS + RETENTION_MARGIN_MS
     stored_now = {t: stored(t, ranges[t], kept_since_ms) for t in event_types}
-    outcome_topics = [f"{stage}.{t}" for t in event_types for stage in ("clean", "dlq", "dup")]
+    outcome_topics = [catalog.topic(stage, t) for t in event_types for stage in catalog.OUTCOMES]
     outcome_ends = topic_ends(bootstrap, outcome_topics)
     results = topic_counts(
         bootstrap, outcome_ends, ranges, writer_schema, since=since, kept_since_ms=kept_since_ms

@@ -12,46 +12,26 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from govpulse.schemas.flat_avro import encode_long
+from govpulse.schemas.wire_format import HEADER_SIZE, schema_id_of
+
 MAGIC = b"Obj\x01"
-FRAME_MAGIC = 0
-FRAME_HEADER = 5  # magic byte + 4-byte big-endian schema id
-
-
-class BadFrame(ValueError):
-    """A value is not in the Confluent wire format (too short, or the wrong magic byte)."""
-
-
-def zigzag(value: int) -> bytes:
-    """Avro's variable-length zig-zag encoding of a long."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def schema_id(value: bytes) -> int:
-    """The registry id of a framed value; `BadFrame` when it is not framed."""
-    if len(value) < FRAME_HEADER or value[0] != FRAME_MAGIC:
-        raise BadFrame(f"value of {len(value)} bytes does not start with magic byte 0")
-    return int.from_bytes(value[1:FRAME_HEADER], "big")
 
 
 def split_by_schema(values: Sequence[bytes]) -> dict[int, list[bytes]]:
-    """Framed values grouped by schema id, keeping their order within each group.
+    """Framed values grouped by schema id, keeping their order within each group;
+    `WireFormatError` (a ValueError) when one is not framed.
 
     Almost every batch has one id; the common case costs one comparison per value.
     """
     if not values:
         return {}
-    head = values[0][:FRAME_HEADER]
-    if all(v[:FRAME_HEADER] == head for v in values):
-        return {schema_id(values[0]): list(values)}
+    head = values[0][:HEADER_SIZE]
+    if all(v[:HEADER_SIZE] == head for v in values):
+        return {schema_id_of(values[0]): list(values)}
     groups: dict[int, list[bytes]] = {}
     for value in values:
-        groups.setdefault(schema_id(value), []).append(value)
+        groups.setdefault(schema_id_of(value), []).append(value)
     return groups
 
 
@@ -65,18 +45,18 @@ def container(schema_json: str, values: Sequence[bytes]) -> bytes:
     header = b"".join(
         (
             MAGIC,
-            zigzag(2),
-            zigzag(11),
+            encode_long(2),
+            encode_long(11),
             b"avro.schema",
-            zigzag(len(schema)),
+            encode_long(len(schema)),
             schema,
-            zigzag(10),
+            encode_long(10),
             b"avro.codec",
-            zigzag(4),
+            encode_long(4),
             b"null",
-            zigzag(0),
+            encode_long(0),
             sync,
         )
     )
-    body = b"".join([v[FRAME_HEADER:] for v in values])
-    return b"".join((header, zigzag(len(values)), zigzag(len(body)), body, sync))
+    body = b"".join([v[HEADER_SIZE:] for v in values])
+    return b"".join((header, encode_long(len(values)), encode_long(len(body)), body, sync))

@@ -109,7 +109,9 @@ class Batcher:
         if batch.replay_last is not None:
             return offset > batch.replay_last  # the range's last offset is gone: end it here
         plan = self._plans.get(batch.key)
-        return bool(plan) and offset >= plan[0].first  # never run into a replayed range
+        if not plan:
+            return False
+        return offset >= plan[0].first  # never run into a replayed range
 
     def _start(self, key: TopicPartition, offset: int, now: float) -> Batch:
         plan = self._plans.get(key)

@@ -14,15 +14,12 @@ exactly and several times faster than it converts datetimes one by one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from operator import itemgetter
 from typing import Any
 
 from govpulse.schemas.catalog import clean_schema
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
+from govpulse.schemas.timestamps import EPOCH, MILLISECOND
 
 # Columns of `dead_letters` the sink fills (inserted_at has a default).
 DEAD_LETTER_COLUMNS = (
@@ -76,7 +73,7 @@ def _epoch_millis(values: Sequence[Any], nullable: bool) -> list[Any]:
     first = next((v for v in values if v is not None), None)
     if first is None or isinstance(first, int):
         return list(values)
-    epoch, unit = _EPOCH, _MILLISECOND
+    epoch, unit = EPOCH, MILLISECOND
     if nullable:
         return [None if v is None else (v - epoch) // unit for v in values]
     return [(v - epoch) // unit for v in values]

@@ -14,7 +14,7 @@ valid IDs; any 13-digit run left (an invalid ID is often a mistyped real one) is
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,22 +36,32 @@ def mask_ids(text: str) -> str:
     return _THIRTEEN_DIGITS.sub(ID_MASK, text) if len(text) >= 13 else text
 
 
-def _header(headers: dict[str, bytes], name: str) -> str:
+# A message's headers as confluent_kafka gives them (a consumer's are a list, values bytes or
+# None; a header without a value is None).
+Headers = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
+
+
+def _header(headers: Mapping[str, str | bytes | None], name: str) -> str:
     value = headers.get(name)
-    return value.decode("utf-8", "replace") if value is not None else ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value or ""
 
 
-def _int_header(headers: dict[str, bytes], name: str, default: int) -> int:
+def _int_header(headers: Mapping[str, str | bytes | None], name: str, default: int) -> int:
+    value = headers.get(name)
+    if value is None:
+        return default
     try:
-        return int(headers[name])
-    except (KeyError, ValueError):
+        return int(value)
+    except ValueError:
         return default
 
 
 def dead_letter_row(
     event_type: str,
     key: bytes | None,
-    headers: Sequence[tuple[str, bytes]] | None,
+    headers: Headers | None,
     topic: str,
     partition: int,
     offset: int,
@@ -62,7 +72,7 @@ def dead_letter_row(
     A message without lineage headers (written by something other than the stream processor)
     is still stored, pointing at itself: its own topic, partition and offset.
     """
-    found = dict(headers or ())
+    found: dict[str, str | bytes | None] = dict(headers or ())
     lineage = "source_topic" in found
     event_id = mask_ids(key.decode("utf-8", "replace")) if key else None
     return [

@@ -207,8 +207,11 @@ def _reconcile_retention(
         current = TTL_DAYS.search(rows[0][0]) if rows else None
         if current is not None and current["days"] == match["days"]:
             continue
-        shrinking = current is not None and int(match["days"]) < int(current["days"])
-        if shrinking and not shrink_retention:
+        if (
+            current is not None
+            and int(match["days"]) < int(current["days"])
+            and not shrink_retention
+        ):
             log.warning(
                 "%s keeps rows %s days, more than the %s days configured: kept (shrinking "
                 "deletes rows; run `govpulse migrate --shrink-retention` to do it)",

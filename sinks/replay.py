@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from govpulse.offsets import position
+
 READ_TIMEOUT_S = 30.0
 _GONE = (
     KafkaError.UNKNOWN_TOPIC_OR_PART,
@@ -108,19 +110,25 @@ class RangeReader:
                     f"{self.timeout_s:.0f} s"
                 )
             for message in consumer.consume(10_000, 0.1):
-                key = (message.topic(), message.partition())
-                if message.error() is not None:
-                    if message.error().code() in _GONE:
-                        raise RangeUnavailable(f"{_describe(spans, {key})}: {message.error()}")
+                error = message.error()
+                if error is not None:
+                    if error.code() in _GONE:  # a partition's, or the topic's (no partition)
+                        topic, partition = message.topic(), message.partition()
+                        gone = pending
+                        if topic is not None and partition is not None:
+                            gone = {(topic, partition)}
+                        raise RangeUnavailable(f"{_describe(spans, gone)}: {error}")
                     continue  # transient: retried until the timeout
+                topic, partition, offset = position(message)
+                key = (topic, partition)
                 if key not in pending:
                     continue
                 first, last = spans[key]
-                if message.offset() > last and not found[key]:
+                if offset > last and not found[key]:
                     raise RangeUnavailable(f"{_describe(spans, {key})}: its first offset is gone")
-                if first <= message.offset() <= last:
+                if first <= offset <= last:
                     found[key].append(message)
-                if message.offset() >= last:
+                if offset >= last:
                     pending.discard(key)
         return found
 
@@ -137,8 +145,8 @@ def _describe(spans: dict[tuple[str, int], tuple[int, int]], keys: set[tuple[str
 def _slice(messages: list[Message], wanted: TokenRange) -> list[Message]:
     """The records of one range out of its partition's read; RangeUnavailable if its first
     offset is missing (compacted or deleted)."""
-    part = [m for m in messages if wanted.first <= m.offset() <= wanted.last]
-    if not part or part[0].offset() != wanted.first:
+    part = [m for m in messages if wanted.first <= position(m)[2] <= wanted.last]
+    if not part or position(part[0])[2] != wanted.first:
         where = f"{wanted.topic}:{wanted.partition}:{wanted.first}-{wanted.last}"
         raise RangeUnavailable(f"{where}: its first offset is gone")
     return part

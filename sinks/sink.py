@@ -34,14 +34,16 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from govpulse.monitoring import metrics
+from govpulse.offsets import position
 from govpulse.registry import registry_client
 from govpulse.schemas import catalog
+from govpulse.schemas.writer_schemas import WriterSchemas
 from govpulse.sinks.batching import Batch, Batcher
 from govpulse.sinks.batching import TopicPartition as Key
 from govpulse.sinks.columns import table_for
 from govpulse.sinks.dead_letters import dead_letter_row
 from govpulse.sinks.replay import RangeReader, TokenRange
-from govpulse.sinks.store import DEAD_LETTERS, SinkStore, WriterSchemas
+from govpulse.sinks.store import DEAD_LETTERS, SinkStore
 from govpulse.sinks.writer import Cycle, InsertGroup, Writer
 
 log = logging.getLogger("govpulse.sink")
@@ -275,37 +277,34 @@ class Sink:
     def _add(self, messages: Sequence[Message]) -> None:
         """Records of one poll, by partition run, into the batcher."""
         now = time.monotonic()
-        runs: dict[Key, list[Message]] = {}
+        runs: dict[Key, tuple[list[int], list[Message]]] = {}
         for message in messages:
             if message.error() is not None:
                 self._log_consumer_error(message)
                 continue
-            key = (message.topic(), message.partition())
-            run = runs.get(key)
-            if run is None:
-                runs[key] = [message]
+            topic, partition, offset = position(message)
+            known = runs.get((topic, partition))
+            if known is None:
+                runs[(topic, partition)] = ([offset], [message])
             else:
-                run.append(message)
-        for (topic, partition), run in runs.items():
+                known[0].append(offset)
+                known[1].append(message)
+        for (topic, partition), (offsets, run) in runs.items():
             if (topic, partition) not in self._assigned:  # revoked during this poll
                 continue
-            offsets = [m.offset() for m in run]
             self.batcher.extend(topic, partition, offsets, self._records(run), now)
             self._seen_end[(topic, partition)] = offsets[-1] + 1
 
     def _records(self, run: Sequence[Message]) -> list[Any]:
         """What the writer inserts for messages of one partition: clean values as they are,
         dead letters as `dead_letters` rows."""
-        kind, event_type = self._kinds[run[0].topic()]
+        kind, event_type = self._kinds[position(run[0])[0]]
         if kind == "clean":
             return [m.value() or b"" for m in run]
         return [
-            dead_letter_row(
-                event_type, m.key(), m.headers(), m.topic(), m.partition(), m.offset(),
-                m.timestamp()[1],
-            )
+            dead_letter_row(event_type, m.key(), m.headers(), *position(m), m.timestamp()[1])
             for m in run
-        ]  # fmt: skip
+        ]
 
     def _read_back(self, ranges: Sequence[TokenRange]) -> list[list[Any]]:
         """Ranges of another insert, read back from Kafka to re-insert it whole."""

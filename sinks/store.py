@@ -8,19 +8,17 @@ retried insert whose first attempt did land is dropped by ClickHouse.
 
 from __future__ import annotations
 
-import io
-import json
 import logging
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from fastavro import parse_schema, schemaless_reader
 
 from govpulse.schemas import catalog
-from govpulse.sinks.avro_container import FRAME_HEADER, container, schema_id, split_by_schema
+from govpulse.schemas.timestamps import epoch_millis
+from govpulse.schemas.writer_schemas import UnusableSchema, WriterSchemas
+from govpulse.sinks.avro_container import container, split_by_schema
 from govpulse.sinks.batching import Batch, Range, TopicPartition
 from govpulse.sinks.columns import DEAD_LETTER_COLUMNS, columns_for, table_for
 from govpulse.sinks.dead_letters import refused_row
@@ -33,8 +31,6 @@ INTENTS = "sink_batches"
 INTENT_COLUMNS = ["consumer_group", "topic", "partition", "first_offset", "last_offset", "token"]
 # Per partition, how many not-yet-committed ranges a new owner replays with their boundaries.
 MAX_REPLAYED_RANGES = 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 _INSERT_SETTINGS = {"input_format_avro_allow_missing_fields": 1}
 
 
@@ -57,38 +53,6 @@ def event_type_of(topic: str) -> str:
     return topic.split(".", 1)[1]
 
 
-def epoch_millis(value: Any) -> int:
-    """Epoch milliseconds of a decoded timestamp-millis (exact: no float rounding)."""
-    return (value - _EPOCH) // _MILLISECOND if isinstance(value, datetime) else int(value)
-
-
-class WriterSchemas:
-    """Registry id → (schema JSON text, parsed fastavro schema), fetched once per id."""
-
-    def __init__(self, registry: SchemaRegistryClient) -> None:
-        self.registry = registry
-        self._known: dict[int, tuple[str, Any]] = {}
-
-    def __call__(self, sid: int) -> tuple[str, Any]:
-        known = self._known.get(sid)
-        if known is None:
-            from confluent_kafka.schema_registry.error import SchemaRegistryError
-
-            try:
-                text = self.registry.get_schema(sid).schema_str
-            except SchemaRegistryError as error:
-                if error.http_status_code == 404:
-                    raise UnreadableRecord(f"schema id {sid} is unknown to the registry") from None
-                raise
-            known = self._known[sid] = (text, parse_schema(json.loads(text)))
-        return known
-
-    def decode(self, value: bytes) -> dict[str, Any]:
-        """One framed record, fully decoded (for the few records the sink looks into)."""
-        _, parsed = self(schema_id(value))
-        return schemaless_reader(io.BytesIO(value[FRAME_HEADER:]), parsed, None)
-
-
 class SinkStore:
     """What the sink does to ClickHouse, through one clickhouse-connect client."""
 
@@ -96,6 +60,18 @@ class SinkStore:
         self.client = client
         self.schemas = schemas
         self.group = consumer_group
+
+    def _readable(self, read: Callable[[Any], Any], argument: Any) -> Any:
+        """`read(argument)` from the writer schemas; an unknown or unusable schema id
+        raises `UnreadableRecord` (the record is refused alone)."""
+        try:
+            return read(argument)
+        except KeyError as missing:
+            raise UnreadableRecord(
+                f"schema id {missing.args[0]} is unknown to the registry"
+            ) from None
+        except UnusableSchema as error:
+            raise UnreadableRecord(str(error)) from None
 
     # -- inserts ---------------------------------------------------------------------------
     def insert_clean(self, event_type: str, values: Sequence[bytes], token: str) -> int:
@@ -106,7 +82,7 @@ class SinkStore:
             raise UnreadableRecord(str(error)) from None
         columns = columns_for(event_type)
         for sid, group in groups.items():
-            text, _ = self.schemas(sid)
+            text = self._readable(self.schemas.text, sid)
             settings = {
                 **_INSERT_SETTINGS,
                 "insert_deduplication_token": token if len(groups) == 1 else f"{token}|{sid}",
@@ -135,7 +111,9 @@ class SinkStore:
         newest = None
         for value in values:
             try:
-                produced = epoch_millis(self.schemas.decode(value)["produced_at"]) / 1000
+                produced = (
+                    epoch_millis(self._readable(self.schemas.decode, value)["produced_at"]) / 1000
+                )
             except RecordRefused:
                 continue
             except Exception as error:  # not Avro of that schema
@@ -149,8 +127,9 @@ class SinkStore:
     ) -> list[Any]:
         """The `dead_letters` row of a clean record ClickHouse refused: the raw lineage and
         event id when the record decodes, else its own clean-topic position."""
+        lineage: tuple[str, int, int, int, str | None]
         try:
-            record = self.schemas.decode(value)
+            record = self._readable(self.schemas.decode, value)
             lineage = (
                 catalog.raw_topic(event_type),
                 int(record["source_partition"]),
@@ -219,7 +198,7 @@ class SinkStore:
         An insert of up to a million rows is one block, stored all or nothing, so the first
         record answers for its whole range. The look-up follows the table's sort key.
         """
-        record = self.schemas.decode(value)
+        record = self._readable(self.schemas.decode, value)
         count = self.client.query(
             f"SELECT count() FROM {table_for(event_type)} WHERE province_code = {{p:String}} "
             "AND agency_code = {a:String} "

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 import faust
 from confluent_kafka import Message
@@ -24,11 +24,11 @@ from govpulse.logs import quiet_chatty_loggers
 from govpulse.monitoring import metrics
 from govpulse.registry import registry_client
 from govpulse.schemas import catalog
+from govpulse.schemas.writer_schemas import WriterSchemas, register_clean_schema
 from govpulse.settings import Settings
-from govpulse.streams.batch import BatchProcessor, Output, Persist
+from govpulse.streams.batch import BatchProcessor, Output, Persist, RawMessage
 from govpulse.streams.direct_reader import DirectReader
 from govpulse.streams.rules.pseudonymise import PseudonymKey
-from govpulse.streams.schema_cache import WriterSchemas, register_clean_schema
 from govpulse.streams.transform import Transformer
 from govpulse.streams.validate import DAY_MS
 
@@ -88,7 +88,7 @@ class TableDedup:
             # A recovery since the batch was routed rebuilt the index from the table, which did
             # not hold these ids yet: put them back, or their duplicates would pass.
             self.index.update(dict.fromkeys(sealed, now_ms))
-            sends = []
+            sends: list[Awaitable[Any]] = []
             for partition, key, value in entries:
                 self.table.data[key] = value
                 sends.append(self.table.send_changelog(partition, key, value))
@@ -185,8 +185,9 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
 
     in_flight = InFlight()
 
-    @app.on_partitions_revoked.connect
-    async def finish_in_flight(sender: faust.App, revoked: set, **_: object) -> None:
+    # mypy matches no coroutine function to mode's SignalHandlerT union; Faust awaits it
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def finish_in_flight(sender: faust.App, revoked: set[Any], **_: object) -> None:
         """Faust awaits this before the group moves on: the batch in flight commits (or is
         cancelled) now, not after the partitions' next owner has recovered and started."""
         await in_flight.drain(timeout=session_s / 2)
@@ -293,9 +294,10 @@ def _route(
     """
     by_topic: dict[str, list[Message]] = {}
     for message in messages:
-        by_topic.setdefault(message.topic(), []).append(message)
+        by_topic.setdefault(message.topic() or "", []).append(message)
     return [
-        processors[topic].route(records, output, now_ms).persist
+        # confluent-kafka types partition() and offset() Optional; a consumed record has both
+        processors[topic].route(cast(list[RawMessage], records), output, now_ms).persist
         for topic, records in by_topic.items()
     ]
 
@@ -341,5 +343,5 @@ def _dedup_table(app: faust.App, settings: Settings, event_type: str) -> TableDe
         help=f"batches of event ids seen, for dropping duplicates of {event_type}",
         on_recover=rebuild_index,
     )
-    dedup = TableDedup(table, settings.dedup_window_s * 1000)
+    dedup = TableDedup(cast(faust.Table, table), settings.dedup_window_s * 1000)
     return dedup

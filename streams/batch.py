@@ -54,6 +54,9 @@ class RawRecord:
         return self.offset_
 
 
+# Kafka headers as confluent-kafka's `produce` takes them (a list, invariant in its items).
+Headers = list[tuple[str, str | bytes | None]]
+
 # writes a batch's dedup entries; returns their changelog sends, awaited before the commit
 Persist = Callable[[], list[Awaitable[Any]]]
 
@@ -201,7 +204,7 @@ class BatchProcessor:
         self.raw_topic = catalog.raw_topic(event_type)
         self.clean_topic = catalog.clean_topic(event_type)
         self.dlq_topic = catalog.dlq_topic(event_type)
-        self.dup_topic = f"dup.{event_type}"
+        self.dup_topic = catalog.dup_topic(event_type)
         self.metrics = _Metrics(event_type)
 
     def route(
@@ -273,7 +276,7 @@ class BatchProcessor:
             headers += [("payload_omitted", str(size).encode())]
             producer.produce(self.dlq_topic, b"", record.key(), headers=headers)
 
-    def _lineage(self, partition: int, offset: int, now_ms: int) -> list[tuple[str, bytes]]:
+    def _lineage(self, partition: int, offset: int, now_ms: int) -> Headers:
         return [
             ("source_topic", self.raw_topic.encode()),
             ("source_partition", str(partition).encode()),

@@ -1,7 +1,8 @@
 """Cleaning a decoded raw record in place: text, Thai digits, Buddhist Era years, legacy codes.
 
-The rules themselves live in `streams.rules`; this module decides which fields they apply to —
-from the schema, never from a list of names — and does it fast: most strings are already clean,
+The rules themselves live in `streams.rules`; the fields they apply to come from the event
+type's `EventLayout` (`govpulse.schemas.layout`: by type and attribute, never a list of
+names); this module applies them fast: most strings are already clean,
 so a cheap check skips them and only dirty ones go through the rules. The check is pinned to
 the rules by a property test (`clean_string(s)` equals the rules applied to `s`).
 """
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from govpulse.schemas.layout import EventLayout, layout_of
+from govpulse.schemas.timestamps import epoch_millis
 from govpulse.streams.enrich import ReferenceTables, reference_tables
-from govpulse.streams.flat_avro import is_type, nullable_branch
 from govpulse.streams.rules import buddhist_era, text, thai_digits
 
 
@@ -38,11 +40,8 @@ FIX_ORDER = {fix: index for index, fix in enumerate(Fix)}
 _THAI_DIGIT = re.compile(f"[{thai_digits.THAI_DIGITS}]")
 _DROP_ZERO_WIDTH = str.maketrans(dict.fromkeys(text.ZERO_WIDTH))
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Timestamps below the first BE year cannot be BE: skip the datetime arithmetic for them.
-_BE_START_MS = (datetime(buddhist_era.BE_MIN, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(
-    milliseconds=1
-)
+_BE_START_MS = epoch_millis(datetime(buddhist_era.BE_MIN, 1, 1, tzinfo=UTC))
 
 
 def is_clean(value: str) -> bool:
@@ -78,25 +77,8 @@ def clean_string(value: str) -> tuple[str, list[Fix]]:
     return text.clean_text(arabic), fixes
 
 
-def _logical_type(field_type: Any) -> str | None:
-    branch = nullable_branch(field_type)
-    inner = branch[2] if branch else field_type
-    return inner.get("logicalType") if isinstance(inner, dict) else None
-
-
-def village_fields(schema: dict[str, Any]) -> tuple[str, ...]:
-    """String fields named `village_code` or `*_village_code`: 8 digits, a 6-digit DOPA
-    subdistrict code and a 2-digit village (muban) number."""
-    return tuple(
-        f["name"]
-        for f in schema["fields"]
-        if (f["name"] == "village_code" or f["name"].endswith("_village_code"))
-        and is_type(f["type"], "string")
-    )
-
-
 class RecordCleaner:
-    """Cleans records of one raw schema; the fields each rule touches come from the schema.
+    """Cleans records of one raw schema; the fields each rule touches come from its layout.
 
     - every string field (alone or nullable): Thai digits → Arabic, then `text.clean_text`;
     - every timestamp-millis field with a Buddhist Era year: shifted back 543 years;
@@ -107,24 +89,19 @@ class RecordCleaner:
       `schemas/reference/abolished.json` through `ReferenceTables.legacy_*`.
     """
 
-    def __init__(self, schema: dict[str, Any], tables: ReferenceTables | None = None) -> None:
+    def __init__(
+        self, layout: EventLayout | dict[str, Any], tables: ReferenceTables | None = None
+    ) -> None:
+        """`layout`: the event type's layout (or the raw schema to compute it from)."""
+        layout = layout_of(layout)
         tables = reference_tables() if tables is None else tables
-        fields = schema["fields"]
-        self.string_fields = tuple(f["name"] for f in fields if is_type(f["type"], "string"))
-        self.timestamp_fields = tuple(
-            f["name"] for f in fields if _logical_type(f["type"]) == "timestamp-millis"
-        )
-        self.year_fields = tuple(
-            f["name"]
-            for f in fields
-            if (is_type(f["type"], "int") or is_type(f["type"], "long"))
-            and (f["name"] == "year" or f["name"].endswith("_year"))
-        )
-        has_district = any(f["name"] == "district_code" for f in fields)
-        self._legacy_districts = tables.legacy_districts if has_district else {}
+        self.string_fields = layout.string_fields
+        self.timestamp_fields = layout.timestamp_fields
+        self.year_fields = layout.year_fields
+        self.village_fields = layout.village_fields
+        self._legacy_districts = tables.legacy_districts if layout.has_district else {}
         self._legacy_subdistricts = tables.legacy_subdistricts
         self._district_province = tables.district_province
-        self.village_fields = village_fields(schema)
 
     def clean(self, record: dict[str, Any], changed: set[str]) -> set[Fix]:
         """Clean `record` in place; add the names of changed fields to `changed`; the fixes.
@@ -234,6 +211,6 @@ class RecordCleaner:
         fixes.add(Fix.LEGACY_SUBDISTRICT)
 
 
-def ordered(fixes: set[Fix]) -> list[str]:
+def ordered(fixes: set[Fix]) -> list[Fix]:
     """Fixes in the fixed `Fix` order, so equal records get equal `defects_fixed`."""
     return sorted(fixes, key=FIX_ORDER.__getitem__) if len(fixes) > 1 else list(fixes)

@@ -10,39 +10,38 @@ defaults. Three plans, chosen once per writer schema id:
   field has an empty span and is marked for encoding);
 - anything else: fastavro with the latest raw schema as reader schema (full resolution:
   enum defaults, promotions, aliases), no field starts.
-Logical types are never applied (see `govpulse.streams.flat_avro`).
+Logical types are never applied (see `govpulse.schemas.flat_avro`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastavro import parse_schema, schemaless_reader
+from fastavro import parse_schema
 from fastavro.read import SchemaResolutionError
 
 from govpulse.schemas import catalog
-from govpulse.schemas.wire_format import HEADER_SIZE, MAGIC_BYTE
-from govpulse.streams.flat_avro import (
+from govpulse.schemas.flat_avro import (
     Reader,
     UnsupportedSchema,
     binary_layout,
     compile_reader,
     strip_logical_types,
 )
+from govpulse.schemas.layout import EventLayout, layout_of
+from govpulse.schemas.wire_format import HEADER_SIZE, MAGIC_BYTE, read_record
+from govpulse.schemas.writer_schemas import UnusableSchema
 from govpulse.streams.reasons import Reason
 
-# schema id -> parsed writer schema; KeyError when the registry lacks the id, UnusableSchema
-# when it is not a self-contained Avro schema, anything else when the registry is unreachable
+# schema id -> parsed writer schema (`govpulse.schemas.writer_schemas.WriterSchemas`);
+# KeyError when the registry lacks the id, UnusableSchema when it is not a self-contained Avro
+# schema, anything else when the registry is unreachable
 WriterSchemaLookup = Callable[[int], Any]
-
-
-class UnusableSchema(ValueError):
-    """A registered schema records cannot be read with (not Avro, or not parseable alone,
-    e.g. with references): its records are dead-lettered, not retried forever."""
 
 
 class DecodeFailure(Exception):
@@ -66,7 +65,8 @@ class _Plan:
     read_flat: Reader | None  # a compiled reader of the writer layout, else fastavro's
     writer: Any = None  # fastavro's parsed writer schema (logical types stripped)
     reader: Any = None  # fastavro's parsed latest raw schema
-    defaults: dict[str, Any] | None = None  # latest fields the writer lacks → default value
+    # latest fields the writer lacks → default value
+    defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     start_of: tuple[int, ...] | None = None  # latest field i starts at writer start_of[i]
     missing: frozenset[str] = frozenset()
 
@@ -128,9 +128,14 @@ def _fullname(schema: Any) -> str | None:
 class RawDecoder:
     """Decodes `raw.<event_type>` payloads; writer schemas are looked up once per id."""
 
-    def __init__(self, event_type: str, writer_schema: WriterSchemaLookup) -> None:
-        latest = catalog.raw_schema(event_type)
-        self.event_type = event_type
+    def __init__(self, layout: EventLayout | str, writer_schema: WriterSchemaLookup) -> None:
+        """`layout`: the event type's layout (or the event type): its latest raw schema."""
+        layout = layout_of(layout)
+        if layout.event_type is None:
+            raise ValueError("a raw decoder needs the layout of an event type")
+        latest = layout.schema
+        self.event_type = layout.event_type
+        self._raw_topic = catalog.raw_topic(layout.event_type)
         self._lookup = writer_schema
         self._latest = latest
         self._latest_name = _fullname(latest)
@@ -155,7 +160,7 @@ class RawDecoder:
             raise DecodeFailure(
                 Reason.UNKNOWN_SCHEMA,
                 f"schema id {schema_id} is {name or 'not a record schema'}, "
-                f"not {self._latest_name} of raw.{self.event_type}",
+                f"not {self._latest_name} of {self._raw_topic}",
             )
         try:
             if binary_layout(writer) == self._latest_layout:
@@ -201,12 +206,12 @@ class RawDecoder:
             else:
                 body = io.BytesIO(payload)
                 body.seek(HEADER_SIZE)
-                record, starts = schemaless_reader(body, plan.writer, plan.reader), None
+                record, starts = read_record(body, plan.writer, plan.reader), None
                 end = body.tell()
         except SchemaResolutionError as error:
             raise DecodeFailure(
                 Reason.UNKNOWN_SCHEMA,
-                f"schema id {schema_id} cannot be read as the latest raw.{self.event_type} "
+                f"schema id {schema_id} cannot be read as the latest {self._raw_topic} "
                 f"schema: {error}",
             ) from None
         except Exception as error:  # any malformed body: EOF, bad varint, bad UTF-8, …
@@ -220,7 +225,7 @@ class RawDecoder:
                 Reason.UNDECODABLE,
                 f"{len(payload) - end} bytes follow the record under schema id {schema_id}",
             )
-        if plan.start_of is not None:
+        if plan.start_of is not None and starts is not None:  # starts: only fastavro's are None
             record.update(plan.defaults)
             starts = tuple([starts[i] for i in plan.start_of])
         return record, payload, starts, plan.missing

@@ -19,6 +19,7 @@ import faust
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from govpulse.monitoring import metrics
+from govpulse.offsets import position
 from govpulse.schemas import catalog
 
 Owned = frozenset[tuple[str, int]]
@@ -97,8 +98,8 @@ class DirectReader:
         """Commit past the last record of each partition in `messages` (synchronously)."""
         ends: dict[tuple[str, int], int] = {}
         for message in messages:
-            key = (message.topic(), message.partition())
-            ends[key] = max(ends.get(key, -1), message.offset() + 1)
+            topic, partition, offset = position(message)
+            ends[(topic, partition)] = max(ends.get((topic, partition), -1), offset + 1)
         if ends:
             self.consumer.commit(
                 offsets=[TopicPartition(t, p, end) for (t, p), end in ends.items()],

@@ -12,12 +12,14 @@ field offsets and are encoded whole. A test pins the bytes to what fastavro writ
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from govpulse.schemas.catalog import PSEUDONYM_SUFFIX, pii_fields
+from govpulse.schemas.catalog import PSEUDONYM_SUFFIX
+from govpulse.schemas.flat_avro import Encoder, field_encoder
+from govpulse.schemas.layout import EventLayout, layout_of
 from govpulse.schemas.wire_format import header
 from govpulse.streams.enrich import NO_DISTRICT, ReferenceTables
-from govpulse.streams.flat_avro import Encoder, field_encoder
 
 
 class CleanEncoder:
@@ -25,17 +27,19 @@ class CleanEncoder:
 
     def __init__(
         self,
-        raw_schema: dict[str, Any],
+        layout: EventLayout | dict[str, Any],
         clean_schema: dict[str, Any],
         schema_id: int,
         tables: ReferenceTables,
     ) -> None:
+        """`layout`: the latest raw schema's layout (or that schema) the records come in."""
+        layout = layout_of(layout)
         self.header = header(schema_id)
-        raw_fields, clean_fields = raw_schema["fields"], clean_schema["fields"]
-        personal = pii_fields(raw_schema)
-        main = clean_fields[: len(raw_fields)]
-        for raw, clean in zip(raw_fields, main, strict=True):
-            expected = raw["name"] + (PSEUDONYM_SUFFIX if raw["name"] in personal else "")
+        clean_fields = clean_schema["fields"]
+        personal = dict(layout.pii)
+        main = clean_fields[: len(layout.names)]
+        for name, clean in zip(layout.names, main, strict=True):
+            expected = name + (PSEUDONYM_SUFFIX if name in personal else "")
             if clean["name"] != expected:
                 raise ValueError(
                     f"clean field {clean['name']!r} stands where {expected!r} should: the clean "
@@ -43,9 +47,9 @@ class CleanEncoder:
                 )
         self._names = tuple(f["name"] for f in main)
         self._encoders = tuple(field_encoder(f["type"]) for f in main)
-        self._index = {raw["name"]: index for index, raw in enumerate(raw_fields)}
-        self._always = tuple(sorted(self._index[name] for name in personal))
-        self._extras = _extras_steps(clean_fields[len(raw_fields) :], tables)
+        self._index = layout.index
+        self._always = layout.pii_positions
+        self._extras = _extras_steps(clean_fields[len(layout.names) :], tables)
 
     def encode(
         self,
@@ -60,7 +64,7 @@ class CleanEncoder:
         if starts is None or source is None:
             parts += [encode(record[name]) for name, encode in zip(names, encoders, strict=True)]
         else:
-            indexes = self._always
+            indexes: Sequence[int] = self._always
             if changed:
                 index = self._index
                 indexes = sorted({*indexes, *(index[name] for name in changed)})
@@ -70,17 +74,23 @@ class CleanEncoder:
                 parts.append(encoders[i](record[names[i]]))
                 done = starts[i + 1]
             parts.append(source[done : starts[-1]])
-        for code_field, encoded, name, encode in self._extras:
+        for key, encoded, encode in self._extras:
             if encoded is not None:
-                parts.append(encoded[record.get(code_field)])
+                parts.append(encoded[record.get(key)])
             else:
-                parts.append(encode(record[name]))
+                parts.append(encode(record[key]))
         return b"".join(parts)
 
 
-# (code field, {code: encoded run}, None, None) for a run of fields that follow from a code;
-# (None, None, field name, encoder) for a field encoded per record.
-Step = tuple[str | None, dict[Any, bytes] | None, str | None, Encoder | None]
+# (code field, {code: encoded run}, _looked_up) for a run of fields that follow from a code;
+# (field name, None, encoder) for a field encoded per record. One shape for both, so the
+# per-record loop unpacks and branches without a type check.
+Step = tuple[str, dict[Any, bytes] | None, Encoder]
+
+
+def _looked_up(value: Any) -> bytes:
+    """The encoder of a step whose bytes are looked up by code: never called."""
+    raise AssertionError("a run of reference-derived fields is looked up, not encoded")
 
 
 def _extras_steps(fields: list[dict[str, Any]], tables: ReferenceTables) -> tuple[Step, ...]:
@@ -90,10 +100,12 @@ def _extras_steps(fields: list[dict[str, Any]], tables: ReferenceTables) -> tupl
     district row); each run of such fields is encoded for every code when the encoder is
     built. Other extras (key id, defects, lineage) are encoded per record.
     """
-    sources = {
+    districts: dict[str | None, Mapping[str, Any]] = dict(tables.districts.items())
+    districts[None] = NO_DISTRICT
+    sources: dict[str, Mapping[Any, Mapping[str, Any]]] = {
         "agency_code": tables.agencies,
         "province_code": tables.provinces,
-        "district_code": {**tables.districts, None: NO_DISTRICT},
+        "district_code": districts,
     }
 
     def source_of(name: str) -> str | None:
@@ -112,13 +124,13 @@ def _extras_steps(fields: list[dict[str, Any]], tables: ReferenceTables) -> tupl
             encoded = {
                 code: b"".join([encode(row[n]) for n, encode in run]) for code, row in rows.items()
             }
-            steps.append((run_source, encoded, None, None))
+            steps.append((run_source, encoded, _looked_up))
             run = []
         run_source = source
         if source is not None:
             run.append((name, field_encoder(field["type"])))
         elif name:
-            steps.append((None, None, name, _remember_last(field_encoder(field["type"]))))
+            steps.append((name, None, _remember_last(field_encoder(field["type"]))))
     return tuple(steps)
 
 

@@ -34,9 +34,9 @@ from binascii import b2a_base64
 from typing import Any
 
 from govpulse.monitoring import metrics
-from govpulse.schemas.catalog import PSEUDONYM_SUFFIX, pii_fields
+from govpulse.schemas.catalog import PSEUDONYM_SUFFIX
+from govpulse.schemas.layout import EventLayout, layout_of
 from govpulse.streams.clean import Fix
-from govpulse.streams.flat_avro import is_type, nullable_branch
 from govpulse.streams.reasons import Reason
 from govpulse.streams.rules import national_id
 from govpulse.streams.rules.pseudonymise import PseudonymKey
@@ -93,7 +93,7 @@ def is_valid_id(value: str) -> bool:
     if len(value) != 13 or not value.isascii() or not value.isdigit():
         return False
     digits = value.encode()
-    total = sum(map(operator.mul, digits[:12], _ID_WEIGHTS)) - _ID_ASCII_OFFSET
+    total: int = sum(map(operator.mul, digits[:12], _ID_WEIGHTS)) - _ID_ASCII_OFFSET
     return (11 - total % 11) % 10 == digits[12] - 48
 
 
@@ -112,10 +112,11 @@ class Pseudonymiser:
     states computed once instead of per value (3× faster; a test pins the two together).
     """
 
-    def __init__(self, schema: dict[str, Any], key: PseudonymKey) -> None:
+    def __init__(self, layout: EventLayout | dict[str, Any], key: PseudonymKey) -> None:
+        """`layout`: the event type's layout (or its raw schema): its PII fields and kinds."""
         self.key_id = key.key_id
         self.fields = tuple(
-            (name, kind, name + PSEUDONYM_SUFFIX) for name, kind in pii_fields(schema).items()
+            (name, kind, name + PSEUDONYM_SUFFIX) for name, kind in layout_of(layout).pii
         )
         secret = key.secret
         if len(secret) > _SHA256_BLOCK:
@@ -170,26 +171,14 @@ class IdMasker:
     up, go through the regex. Each masked number counts in govpulse_streams_ids_masked_total.
     """
 
-    def __init__(self, schema: dict[str, Any], event_type: str | None = None) -> None:
-        """`event_type` labels the metric; without it, each record's (validated) event_type."""
-        fields = schema["fields"]
-        scanned = ["pii" not in f and _logical_type(f["type"]) != "uuid" for f in fields]
-        self.text_fields = tuple(
-            f["name"]
-            for f, scan in zip(fields, scanned, strict=True)
-            if scan and is_type(f["type"], "string")
-        )
+    def __init__(self, layout: EventLayout | dict[str, Any], event_type: str | None = None) -> None:
+        """`layout`: the event type's layout (or its raw schema): its free-text fields and the
+        payload spans that hold them (`EventLayout.text_spans`). `event_type` labels the
+        metric; without it, each record's (validated) event_type."""
+        layout = layout_of(layout)
+        self.text_fields = layout.text_fields
         self._text = frozenset(self.text_fields)
-        # The payload spans to check, as (first, end) field indexes: from a text field to the
-        # last text field reached without crossing a PII field (pseudonymised anyway) or a UUID.
-        spans: list[tuple[int, int]] = []
-        for index, field in enumerate(fields):
-            if field["name"] in self._text:
-                if spans and all(scanned[spans[-1][1] : index]):
-                    spans[-1] = (spans[-1][0], index + 1)
-                else:
-                    spans.append((index, index + 1))
-        self._spans = tuple(spans)
+        self._spans = layout.text_spans
         self._event_type = event_type
         # Metric children by field, resolved once; given the event type, all at once (at 0).
         self._masked: dict[str, Any] = {}
@@ -234,12 +223,6 @@ class IdMasker:
                         counter = metrics.STREAMS_IDS_MASKED.labels(event_type, name)
                         self._masked[name] = counter
                     counter.inc(count)
-
-
-def _logical_type(field_type: Any) -> str | None:
-    branch = nullable_branch(field_type)
-    inner = branch[2] if branch else field_type
-    return inner.get("logicalType") if isinstance(inner, dict) else None
 
 
 def _id_problem(name: str, value: str) -> str:

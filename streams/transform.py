@@ -1,24 +1,35 @@
-"""The pure record transform of the stream processor: raw payload → clean record or reason.
+"""The pure record transform: one raw payload → a clean record, or the reason it is not one.
 
-No Faust, no Kafka, no network: the Faust agent hands `Transformer.process` the message value
-and its position and routes the result — `Cleaned` to `clean.<type>` (key = event_id), a
-`Rejected` with the original bytes to `dlq.<type>`. De-duplication stays in the agent.
+No Kafka, no network. The worker's batch loop (`govpulse.streams.batch.BatchProcessor.route`)
+hands `Transformer.process` a message value and its position; the producer SDK's verdict
+(`govpulse.producers.verdict`) hands it the bytes about to be sent. `process` returns
+`Cleaned` (framed under the clean schema id, for `clean.<type>`, key = event_id) or `Rejected`
+(a reason and a detail, for `dlq.<type>` with the original bytes). De-duplication comes after,
+in the batch loop: a `Cleaned` whose event id the dedup store has seen goes to `dup.<type>`.
 
-Steps, and the order of reasons when a record has several problems (first failure wins):
-1. decode (`streams.decode`): UNDECODABLE (framing, Avro body, trailing bytes), UNKNOWN_SCHEMA
-   (unknown id, another type's schema, unresolvable); read as the latest raw schema.
-2. clean (`govpulse.streams.clean`): text, Thai digits, Buddhist Era, abolished district/subdistrict
-   codes → their one successor — repairs, never rejects; the event id is given its one
-   canonical spelling (`streams.rules.event_id`), so de-duplication and ClickHouse see one id
-   however the agency wrote it.
-3. validate (`govpulse.streams.validate`): INVALID_VALUE (event_type, event_id) → UNKNOWN_AGENCY →
-   UNKNOWN_PROVINCE → UNKNOWN_DISTRICT → UNKNOWN_SUBDISTRICT → FUTURE_TIMESTAMP →
-   OUTSIDE_RETENTION.
-4. pseudonymise (`govpulse.streams.pii`): INVALID_NATIONAL_ID; every ID-shaped number in other text
-   is masked, valid ID or not.
-5. enrich (`govpulse.streams.enrich`), add lineage, encode (`govpulse.streams.encode`).
+Every step receives the event type's `EventLayout` (`govpulse.schemas.layout`), computed once
+from the contract: which fields are strings, timestamps, years, PII (and of what kind), free
+text, and where they stand in the binary. The steps, in order (first failure wins):
+1. decode (`govpulse.streams.decode`): UNDECODABLE (framing, Avro body, trailing bytes),
+   UNKNOWN_SCHEMA (unknown id, another type's schema, unresolvable); read as the latest raw
+   schema, with each field's start in the payload when the compiled reader could read it.
+2. clean (`govpulse.streams.clean`): text, Thai digits, Buddhist Era, abolished
+   district/subdistrict codes → their one successor — repairs, never rejects; then the event
+   id is given its one canonical spelling (`govpulse.streams.rules.event_id`), so
+   de-duplication and ClickHouse see one id however the agency wrote it.
+3. validate (`govpulse.streams.validate`): INVALID_VALUE (event_type, event_id) →
+   UNKNOWN_AGENCY → UNKNOWN_PROVINCE → UNKNOWN_DISTRICT → UNKNOWN_SUBDISTRICT →
+   FUTURE_TIMESTAMP → OUTSIDE_RETENTION.
+4. pseudonymise (`govpulse.streams.pii.Pseudonymiser`): INVALID_NATIONAL_ID; every PII field
+   becomes `<field>_pseudonym`.
+5. mask (`govpulse.streams.pii.IdMasker`): every ID-shaped number in other free text is
+   masked, valid ID or not.
+6. enrich (`govpulse.streams.enrich`): names of the agency, ministry, province, district and
+   region; then defects_fixed and the lineage fields are set.
+7. encode (`govpulse.streams.encode`): unchanged fields copied from the payload, the rest
+   encoded, framed under the clean schema id.
 
-`process` never raises for any payload: anything unexpected in steps 2–5 becomes INVALID_VALUE
+`process` never raises for any payload: anything unexpected in steps 2–7 becomes INVALID_VALUE
 with the exception in the detail. The one exception is `SchemaLookupFailed` — the writer-schema
 lookup failed for another reason than an unknown id (registry down), which is no fault of the
 record, so the worker must retry rather than dead-letter. Details never hold a national ID.
@@ -31,9 +42,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from govpulse.schemas import catalog
+from govpulse.schemas.layout import event_layout
 from govpulse.streams.clean import Fix, RecordCleaner, ordered
 from govpulse.streams.decode import (
     DecodeFailure,
@@ -60,6 +72,7 @@ __all__ = [
 ]
 
 
+@final  # lets `type(result) is Cleaned` (the batch loop's test) narrow both ways
 @dataclass(slots=True)
 class Cleaned:
     """A record for `clean.<type>`: `value` is framed under the clean schema id."""
@@ -92,19 +105,21 @@ class Transformer:
         retention_ms: int | None = None,
     ) -> None:
         """`retention_ms`: how old an event may be (GOVPULSE_RAW_TTL_DAYS in the worker)."""
-        raw = catalog.raw_schema(event_type)  # validates event_type
+        layout = event_layout(event_type)  # validates event_type
         tables = reference_tables()
         self.event_type = event_type
         self.key_id = key.key_id
         # Bound methods, looked up once: process() is the per-message hot path.
-        self._decode = RawDecoder(event_type, writer_schema).decode
-        self._clean = RecordCleaner(raw).clean
-        self._validate = Validator(event_type, raw, tables, future_tolerance_ms, retention_ms).check
-        self._pseudonymise = Pseudonymiser(raw, key).apply
-        self._mask_ids = IdMasker(raw, event_type).mask
+        self._decode = RawDecoder(layout, writer_schema).decode
+        self._clean = RecordCleaner(layout, tables).clean
+        self._validate = Validator(
+            event_type, layout, tables, future_tolerance_ms, retention_ms
+        ).check
+        self._pseudonymise = Pseudonymiser(layout, key).apply
+        self._mask_ids = IdMasker(layout, event_type).mask
         self._enrich = tables.enrich
         self._encode = CleanEncoder(
-            raw, catalog.clean_schema(event_type), clean_schema_id, tables
+            layout, catalog.clean_schema(event_type), clean_schema_id, tables
         ).encode
 
     def process(
@@ -129,9 +144,9 @@ class Transformer:
                 record["event_id"] = canonical  # before de-duplication compares it
                 changed.add("event_id")
                 fixes.add(Fix.EVENT_ID_SPELLING)
-            failure = self._validate(record, now_ms) or self._pseudonymise(record)
-            if failure is not None:
-                return Rejected(failure[0], redact_ids(failure[1]), record["event_id"])
+            refusal = self._validate(record, now_ms) or self._pseudonymise(record)
+            if refusal is not None:
+                return Rejected(refusal[0], redact_ids(refusal[1]), record["event_id"])
             self._mask_ids(record, source, starts, changed, fixes)
             self._enrich(record)
             defects = [fix.value for fix in ordered(fixes)] if fixes else []

@@ -13,13 +13,12 @@ afterwards, by `govpulse.streams.pii`, because only the pseudonymiser may look a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from govpulse.schemas import reference
-from govpulse.streams.clean import village_fields
+from govpulse.schemas.layout import EventLayout, layout_of
+from govpulse.schemas.timestamps import from_epoch_millis
 from govpulse.streams.enrich import ReferenceTables
-from govpulse.streams.flat_avro import is_type
 from govpulse.streams.reasons import Reason
 from govpulse.streams.rules.event_id import canonical_event_id
 
@@ -27,7 +26,6 @@ Failure = tuple[Reason, str]
 
 DEFAULT_FUTURE_TOLERANCE_MS = 5 * 60 * 1000  # agency clocks drift; later than this is a defect
 DAY_MS = 24 * 60 * 60 * 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 VILLAGE_NUMBERS = frozenset(f"{n:02d}" for n in range(100))  # 00: outside any muban
 
 
@@ -40,7 +38,7 @@ def shown(value: Any, limit: int = 40) -> str:
 def iso_millis(millis: int) -> str:
     """Epoch milliseconds as ISO-8601 UTC, or the bare number when out of datetime's range."""
     try:
-        return (_EPOCH + timedelta(milliseconds=millis)).isoformat(timespec="milliseconds")
+        return from_epoch_millis(millis).isoformat(timespec="milliseconds")
     except (OverflowError, ValueError):
         return f"{millis} ms"
 
@@ -75,13 +73,15 @@ class Validator:
     def __init__(
         self,
         event_type: str,
-        schema: dict[str, Any],
+        layout: EventLayout | dict[str, Any],
         tables: ReferenceTables,
         future_tolerance_ms: int = DEFAULT_FUTURE_TOLERANCE_MS,
         retention_ms: int | None = None,
     ) -> None:
-        """`retention_ms`: events older than this (by occurred_at) are OUTSIDE_RETENTION;
-        None keeps every age (the pure transform's default; workers pass the setting)."""
+        """`layout`: the event type's layout (or its raw schema); `retention_ms`: events older
+        than this (by occurred_at) are OUTSIDE_RETENTION; None keeps every age (the pure
+        transform's default; workers pass the setting)."""
+        layout = layout_of(layout)
         self.event_type = event_type
         self.future_tolerance_ms = future_tolerance_ms
         self.retention_ms = retention_ms
@@ -89,12 +89,8 @@ class Validator:
         self._provinces = tables.provinces
         self._district_province = tables.district_province
         self._subdistricts = tables.subdistricts
-        self._village_fields = village_fields(schema)
-        self._other_province_fields = tuple(
-            f["name"]
-            for f in schema["fields"]
-            if f["name"].endswith("_province_code") and is_type(f["type"], "string")
-        )
+        self._village_fields = layout.village_fields
+        self._other_province_fields = layout.other_province_fields
 
     def check(self, record: dict[str, Any], now_ms: int) -> Failure | None:
         """The first failing check as (reason, detail), or None when the record is valid."""

@@ -16,6 +16,34 @@ import pytest
 from govpulse.embedded.broker import EmbeddedBroker
 from govpulse.embedded.process import free_port
 from govpulse.embedded.registry.service import EmbeddedRegistry
+from tests.support.pipeline import FAST_GROUPS
+
+# The modules that take longest (20 s to 3 min each on the 2-core machine, mostly waiting on
+# a broker, a consumer group or Prometheus), longest first. Under `make test`'s
+# `-n 2 --dist loadfile --no-loadscope-reorder` a module runs whole on one xdist worker, in
+# collection order: started first, they overlap the many short modules instead of ending the
+# run alone (xdist's own reordering, by number of tests, put test_alerting's one test last).
+# A serial run keeps the plain order.
+LONGEST_FIRST = (
+    "tests/sinks/test_sink.py",
+    "tests/pipeline/test_alerting.py",
+    "tests/streams/test_app.py",
+    "tests/pipeline/test_scale_out.py",
+    "tests/sinks/test_audit.py",
+    "tests/pipeline/test_foreign_producer.py",
+    "tests/dashboard/test_dashboard_browser.py",
+    "tests/pipeline/test_up.py",
+    "tests/producers/test_agency_producer.py",
+    "tests/streams/test_streams_scale.py",
+    "tests/producers/test_simulator.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: the plain order
+        return
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +170,7 @@ def isolated_pipeline(
             GOVPULSE_REGISTRY_URL=registry.url,
             GOVPULSE_PSEUDONYM_KEY_FILE=str(key),
             GOVPULSE_METRICS_PORT=str(free_port()),
+            **FAST_GROUPS,
         )
         return broker, env
 

@@ -254,8 +254,8 @@ def audit(
     import time
 
     from govpulse.registry import registry_client
+    from govpulse.schemas.writer_schemas import WriterSchemas
     from govpulse.sinks import audit as reconcile
-    from govpulse.sinks.store import WriterSchemas
 
     settings = settings_or_exit()
     chosen = types
@@ -276,7 +276,7 @@ def audit(
             results = reconcile.audit(
                 settings.bootstrap_servers,
                 lambda t, r, kept: reconcile.stored_counts(client, t, r, kept),
-                lambda sid: schemas(sid)[1],
+                schemas,
                 chosen,
                 start,
                 end,

@@ -6,14 +6,12 @@ year already in CE is never shifted twice (converting is idempotent).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from govpulse.schemas.timestamps import epoch_millis, from_epoch_millis
 
 BE_OFFSET = 543
 # Plausible CE years for government records; BE years are the same window shifted by 543.
 CE_MIN, CE_MAX = 1900, 2200
 BE_MIN, BE_MAX = CE_MIN + BE_OFFSET, CE_MAX + BE_OFFSET  # 2443 … 2743
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def is_be_year(year: int) -> bool:
@@ -26,7 +24,7 @@ def to_ce_year(year: int) -> int:
 
 
 def _year_of_millis(millis: int) -> int:
-    return (_EPOCH + timedelta(milliseconds=millis)).year
+    return from_epoch_millis(millis).year
 
 
 def is_be_timestamp(millis: int) -> bool:
@@ -41,9 +39,9 @@ def to_ce_timestamp(millis: int) -> int:
     """Shift a timestamp written with a BE year back by 543 years (same month, day, time)."""
     if not is_be_timestamp(millis):
         return millis
-    moment = _EPOCH + timedelta(milliseconds=millis)
+    moment = from_epoch_millis(millis)
     try:
         shifted = moment.replace(year=moment.year - BE_OFFSET)
     except ValueError:  # 29 February in a BE year that is not leap in CE: keep the 28th
         shifted = moment.replace(year=moment.year - BE_OFFSET, day=28)
-    return (shifted - _EPOCH) // timedelta(milliseconds=1)
+    return epoch_millis(shifted)

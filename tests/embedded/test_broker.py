@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from govpulse.embedded.broker import EmbeddedBroker
 from govpulse.embedded.process import ServiceError
+from tests.support.pipeline import SESSION_TIMEOUT_MS
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def _group_consumer(broker, group: str) -> Consumer:
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
             "heartbeat.interval.ms": 500,
         }
     )

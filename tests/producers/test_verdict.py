@@ -14,8 +14,8 @@ from govpulse.producers.agency_producer import AgencyProducer
 from govpulse.producers.verdict import RecordRejected
 from govpulse.registry import registry_client
 from govpulse.schemas import catalog
+from govpulse.schemas.writer_schemas import WriterSchemas, register_clean_schema
 from govpulse.streams.rules.pseudonymise import PseudonymKey
-from govpulse.streams.schema_cache import WriterSchemas, register_clean_schema
 from govpulse.streams.transform import Cleaned, Transformer
 from govpulse.streams.validate import DAY_MS
 from tests.support import examples

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from govpulse.producers.traffic import TrafficGenerator
 from govpulse.schemas import catalog
-from govpulse.schemas.avro_writer import UnsupportedSchema, compile_writer
+from govpulse.schemas.avro_writer import compile_writer
+from govpulse.schemas.flat_avro import UnsupportedSchema
 
 RAW = [(t, v) for t in catalog.EVENT_TYPES for v in catalog.versions(t)]
 HEADER = b"\x00\x00\x00\x00\x2a"
@@ -34,31 +35,20 @@ EVERYTHING = {
         {"name": "blob", "type": "bytes"},
         {"name": "text", "type": "string"},
         {"name": "colour", "type": {"type": "enum", "name": "Colour", "symbols": ["RED", "GREEN"]}},
-        {"name": "colour_again", "type": "Colour"},
-        {"name": "other_colour", "type": ["null", "test.avro.Colour"], "default": None},
-        {"name": "digest", "type": {"type": "fixed", "name": "Digest", "size": 4}},
+        {
+            "name": "other_colour",
+            "type": ["null", {"type": "enum", "name": "Other", "symbols": ["BLUE"]}],
+            "default": None,
+        },
         {"name": "id", "type": {"type": "string", "logicalType": "uuid"}},
         {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
         {
             "name": "amount",
             "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 3},
         },
         {"name": "odd", "type": {"type": "string", "logicalType": "not-a-known-one"}},
         {"name": "tags", "type": {"type": "array", "items": "string"}},
-        {"name": "counts", "type": {"type": "map", "values": ["null", "long"]}},
-        {
-            "name": "inner",
-            "type": {
-                "type": "record",
-                "name": "Inner",
-                "fields": [
-                    {"name": "x", "type": "double"},
-                    {"name": "digest", "type": ["null", "Digest"]},
-                ],
-            },
-        },
-        {"name": "inners", "type": {"type": "array", "items": "Inner"}},
+        {"name": "maybe_counts", "type": {"type": "array", "items": ["null", "long"]}},
         {"name": "maybe_text", "type": ["string", "null"]},
         {"name": "maybe_id", "type": ["null", {"type": "string", "logicalType": "uuid"}]},
         {"name": "maybe_at", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}]},
@@ -273,6 +263,11 @@ def test_a_uuid_object_is_written_as_its_text():
         {"type": "long", "logicalType": "time-micros"},
         {"type": "long", "logicalType": "timestamp-micros"},
         "Undefined",
+        # what no contract uses is left to fastavro
+        {"type": "map", "values": "long"},
+        {"type": "fixed", "name": "Digest", "size": 4},
+        {"type": "int", "logicalType": "date"},
+        {"type": "record", "name": "Inner", "fields": [{"name": "x", "type": "double"}]},
     ],
 )
 def test_what_is_not_compiled_says_so(field_type):
@@ -281,11 +276,11 @@ def test_what_is_not_compiled_says_so(field_type):
         compile_writer(schema)
 
 
-def test_a_recursive_record_is_not_compiled():
+def test_a_named_reference_is_not_compiled():
     schema = {
         "type": "record",
         "name": "Node",
         "fields": [{"name": "next", "type": ["null", "Node"]}],
     }
-    with pytest.raises(UnsupportedSchema, match="recursive"):
+    with pytest.raises(UnsupportedSchema, match="named type"):
         compile_writer(schema)

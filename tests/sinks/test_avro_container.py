@@ -8,7 +8,9 @@ import json
 import pytest
 from fastavro import parse_schema, reader, schemaless_writer
 
-from govpulse.sinks.avro_container import BadFrame, container, split_by_schema, zigzag
+from govpulse.schemas.flat_avro import encode_long as zigzag
+from govpulse.schemas.wire_format import WireFormatError as BadFrame
+from govpulse.sinks.avro_container import container, split_by_schema
 
 
 def framed(schema_id: int, parsed, record) -> bytes:

@@ -30,7 +30,7 @@ from govpulse.clickhouse import make_client
 from govpulse.embedded.broker import EmbeddedBroker
 from govpulse.embedded.process import free_port
 from govpulse.monitoring import metrics
-from govpulse.offsets import stage_counts, topic_ends
+from govpulse.offsets import topic_ends
 from govpulse.schemas import catalog
 from govpulse.sinks.batching import Batch, Range
 from govpulse.sinks.columns import table_for
@@ -38,11 +38,12 @@ from govpulse.sinks.dead_letters import dead_letter_row
 from govpulse.sinks.faults import FlakyClient
 from govpulse.sinks.migrations import migrate
 from govpulse.sinks.replay import RangeUnavailable, TokenRange
-from govpulse.sinks.sink import Sink
+from govpulse.sinks.sink import Sink as ProductSink
 from govpulse.sinks.store import DEAD_LETTERS as DEAD_LETTERS_TABLE
 from govpulse.sinks.store import SinkStore, staging_table_for
 from govpulse.sinks.writer import Cycle, InsertGroup, Writer
-from govpulse.topics import ensure_topics
+from govpulse.topics import ensure_topics, stage_counts
+from tests.support.pipeline import FAST_GROUPS, SESSION_TIMEOUT_MS
 from tests.support.rollups import rollup_gaps
 from tests.support.samples import clean_records, prefill
 
@@ -53,6 +54,13 @@ SECOND_FILL = 12_000
 THIRD_FILL = 10_000
 DEAD_LETTERS = 300
 RAW_ID = b"1101700203450"
+
+
+class Sink(ProductSink):
+    """The product's sink, joining its groups with the tests' shorter session (FAST_GROUPS)."""
+
+    def __init__(self, *args, session_timeout_ms: int = SESSION_TIMEOUT_MS, **kwargs) -> None:
+        super().__init__(*args, session_timeout_ms=session_timeout_ms, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +324,7 @@ def test_kill_minus_9_between_insert_and_commit_loses_nothing_and_doubles_nothin
         GOVPULSE_CLICKHOUSE_DSN=f"chdb://{store}",
         GOVPULSE_METRICS_PORT=str(free_port()),
         GOVPULSE_SINK_MAX_ROWS="3000",
+        **FAST_GROUPS,
     )
     log = tmp_path / "sink.log"
     command = [sys.executable, "-m", "govpulse", "sink", "--progress-every", "1"]
@@ -678,9 +687,8 @@ def test_a_bisected_insert_replayed_whole_stores_each_row_once(registry, databas
     same way, splits the same way, and ClickHouse drops the halves it holds — events table
     and rollup views alike."""
     from govpulse.registry import registry_client
+    from govpulse.schemas.writer_schemas import WriterSchemas, register_clean_schema
     from govpulse.sinks.isolate import insert_isolating
-    from govpulse.sinks.store import WriterSchemas
-    from govpulse.streams.schema_cache import register_clean_schema
     from tests.support.samples import clean_value
 
     sid = register_clean_schema(registry_client(registry.url), "service_request")

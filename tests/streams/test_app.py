@@ -50,7 +50,7 @@ def wait_until_routed(bootstrap: str, timeout: float = 120) -> dict[str, dict[st
             return counts
         if time.monotonic() > deadline:
             pytest.fail(f"streams did not route every record within {timeout} s: {counts}")
-        time.sleep(1)
+        time.sleep(0.25)
 
 
 class Worker:
@@ -294,7 +294,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_its_dedup_state(
         expected = _expected_clean(first_report) + _expected_clean(second_report)
         while len(ids := _clean_ids(broker.bootstrap, read_topic)) < expected:
             assert time.monotonic() < deadline, f"{len(ids)} of {expected} clean ids"
-            time.sleep(2)
+            time.sleep(0.5)
         assert len(ids) == expected  # no clean record lost, none invented
         replayed = sum(n - 1 for n in ids.values())
         print(f"clean records written twice after kill -9: {replayed}")
@@ -315,7 +315,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_its_dedup_state(
             "clean"
         ] + after["dlq"] < before["raw"] + 100:
             assert time.monotonic() < deadline, f"resent records not routed: {after}"
-            time.sleep(1)
+            time.sleep(0.25)
         clean_bound = sum(1 for m in old if m.key().decode() in ids)
         assert after["clean"] == before["clean"]
         assert after["dup"] - before["dup"] == clean_bound

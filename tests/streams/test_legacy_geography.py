@@ -14,10 +14,10 @@ from typing import Any
 from fastavro import parse_schema
 
 from govpulse.schemas import catalog, reference
+from govpulse.schemas.flat_avro import strip_logical_types
 from govpulse.schemas.wire_format import decode, encode
 from govpulse.streams.clean import Fix, RecordCleaner
 from govpulse.streams.enrich import reference_tables
-from govpulse.streams.flat_avro import strip_logical_types
 from govpulse.streams.reasons import Reason
 from govpulse.streams.rules.pseudonymise import PseudonymKey
 from govpulse.streams.transform import Cleaned, Rejected, Transformer

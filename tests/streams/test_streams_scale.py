@@ -11,8 +11,8 @@ import pytest
 
 from govpulse.embedded.process import free_port
 from govpulse.monitoring.scrape import sample_total
-from govpulse.offsets import stage_counts
 from govpulse.schemas import catalog
+from govpulse.topics import stage_counts
 
 pytestmark = pytest.mark.integration
 GOVPULSE = [sys.executable, "-m", "govpulse"]
@@ -58,7 +58,7 @@ def test_two_workers_split_the_partitions_and_one_survives_the_other_being_kille
         deadline = time.monotonic() + 120
         while (counts := outcomes(broker.bootstrap))[1] < counts[0]:
             assert time.monotonic() < deadline, f"not routed: {counts}"
-            time.sleep(1)
+            time.sleep(0.25)
         shares = [consumed(port) for port in ports]
         assert all(share > 0 for share in shares), f"one worker got nothing: {shares}"
         assert sum(shares) >= counts[0]  # replays after the second worker joined may add
@@ -69,7 +69,7 @@ def test_two_workers_split_the_partitions_and_one_survives_the_other_being_kille
         deadline = time.monotonic() + 120
         while (after := outcomes(broker.bootstrap))[1] < after[0]:
             assert time.monotonic() < deadline, f"survivor did not take over: {after}"
-            time.sleep(1)
+            time.sleep(0.25)
         assert after[0] > counts[0]
         assert consumed(ports[1]) > shares[1]  # the survivor routed the new traffic
     finally:

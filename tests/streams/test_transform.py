@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 
 from govpulse.schemas import catalog, reference
 from govpulse.schemas.wire_format import decode, encode, header, schema_id_of
-from govpulse.streams.decode import UnusableSchema
+from govpulse.schemas.writer_schemas import UnusableSchema
 from govpulse.streams.pii import ID_MASK
 from govpulse.streams.reasons import Reason
 from govpulse.streams.rules import national_id, thai_digits
 from govpulse.streams.rules.pseudonymise import PseudonymKey, pseudonym
 from govpulse.streams.transform import Cleaned, Rejected, SchemaLookupFailed, Transformer
 from tests.support import examples
+from tests.support.strategies import NUMBERS_AND_BOOLEANS
 from tests.support.transform import (
     ARABIC,
     AT,
@@ -106,11 +107,7 @@ def _value_strategy(field: dict[str, Any]) -> st.SearchStrategy[Any]:
         return _value_strategy({**field, "type": field_type["type"]})
     return {
         "string": dirty_text,
-        "int": st.integers(-(2**31), 2**31 - 1),
-        "long": st.integers(-(2**63), 2**63 - 1),
-        "boolean": st.booleans(),
-        "float": st.floats(width=32, allow_nan=False),
-        "double": st.floats(allow_nan=False),
+        **NUMBERS_AND_BOOLEANS,
     }[field_type]
 
 

@@ -105,7 +105,7 @@ def prefill(
     from confluent_kafka import Producer
 
     from govpulse.registry import registry_client
-    from govpulse.streams.schema_cache import register_clean_schema
+    from govpulse.schemas.writer_schemas import register_clean_schema
 
     registry = registry_client(registry_url)
     heads = {t: b"\x00" + register_clean_schema(registry, t).to_bytes(4, "big") for t in records}

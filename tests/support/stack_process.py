@@ -13,6 +13,7 @@ from pathlib import Path
 from govpulse.embedded.pipeline import COMPONENT_OFFSET
 from govpulse.embedded.process import free_port_block
 from govpulse.monitoring.scrape import sample_total
+from tests.support.pipeline import FAST_GROUPS
 
 GOVPULSE = [sys.executable, "-m", "govpulse"]
 
@@ -36,7 +37,7 @@ class UpProcess:
             GOVPULSE_PROMETHEUS_PORT=str(prometheus),
             GOVPULSE_DASHBOARD_PORT=str(dashboard),
             GOVPULSE_CLICKHOUSE_HTTP_PORT=str(clickhouse_http),
-            **extra_env,
+            **{**FAST_GROUPS, **extra_env},
         )
         self.dashboard = f"http://127.0.0.1:{env['GOVPULSE_DASHBOARD_PORT']}"
         self.clickhouse_http = f"http://127.0.0.1:{env['GOVPULSE_CLICKHOUSE_HTTP_PORT']}"

@@ -8,9 +8,9 @@ from typing import Any
 from fastavro import parse_schema
 
 from govpulse.schemas import catalog
+from govpulse.schemas.flat_avro import strip_logical_types
 from govpulse.schemas.wire_format import encode
 from govpulse.streams.clean import RecordCleaner
-from govpulse.streams.flat_avro import strip_logical_types
 from govpulse.streams.rules import thai_digits
 from govpulse.streams.rules.pseudonymise import PseudonymKey
 from govpulse.streams.transform import Cleaned, Rejected, Transformer

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from govpulse.schemas import catalog
-from govpulse.streams.flat_avro import (
+from govpulse.schemas.flat_avro import (
     Truncated,
     UnsupportedSchema,
     compile_reader,
@@ -21,6 +21,7 @@ from govpulse.streams.flat_avro import (
     field_encoder,
     strip_logical_types,
 )
+from tests.support.strategies import NUMBERS_AND_BOOLEANS
 
 EVERY_KIND = {
     "type": "record",
@@ -63,11 +64,7 @@ def _values(field_type: Any) -> st.SearchStrategy[Any]:
         "null": st.none(),
         "string": st.text(max_size=30),
         "bytes": st.binary(max_size=20),
-        "int": st.integers(-(2**31), 2**31 - 1),
-        "long": st.integers(-(2**63), 2**63 - 1),
-        "boolean": st.booleans(),
-        "float": st.floats(width=32, allow_nan=False),
-        "double": st.floats(allow_nan=False),
+        **NUMBERS_AND_BOOLEANS,
     }[field_type]
 
 
