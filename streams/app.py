@@ -1,11 +1,12 @@
-"""The Faust app: one agent per event type, a changelogged de-duplication table per type.
+"""The Faust app: a changelogged de-duplication table per event type, one task routing batches.
 
 Faust owns what a framework is for — consumer groups and partition assignment, tables with
-changelogs and their recovery after a restart or rebalance, offset commits after the agent
-has processed a batch. The per-record work is `govpulse.streams.batch` (pure rules underneath), and
-output leaves through confluent-kafka producers whose acknowledgements the worker awaits
-before it commits the batch's raw offsets. Batches are pipelined over two producers: batch
-N+1 is transformed while the broker acknowledges batch N.
+changelogs and their recovery after a restart or rebalance. The raw partitions that go with
+this worker's changelog partitions are read by `DirectReader` (not a Faust agent: see
+`build_app`); the per-record work is `govpulse.streams.batch` (the pure transform
+underneath), and output leaves through confluent-kafka producers whose acknowledgements the
+worker awaits before it commits the batch's raw offsets. Batches are pipelined over two
+producers: batch N+1 is transformed while the broker acknowledges batch N.
 """
 
 from __future__ import annotations
