@@ -14,8 +14,9 @@ WORKDIR /src
 RUN python -m venv /opt/govpulse
 # Dependencies change less often than code: install them in their own layer.
 COPY pyproject.toml README.md ./
-RUN /opt/govpulse/bin/pip install $(python -c 'import tomllib; \
-    print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))')
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))\
+    ["project"]["dependencies"]))' > /tmp/requirements.txt \
+    && /opt/govpulse/bin/pip install -r /tmp/requirements.txt
 COPY govpulse ./govpulse
 COPY schemas ./schemas
 COPY producers ./producers
