@@ -1,7 +1,7 @@
 """Benchmark: latency of every dashboard API endpoint over 10 million stored events.
 
 Loads events straight into ClickHouse (the fast path, no Kafka): a few thousand realistic
-clean records per type come from the traffic simulator (`govpulse.dashboard.synthetic`), then
+clean records per type come from the traffic simulator (`tests.support.synthetic`), then
 `INSERT … SELECT … FROM numbers(N)` replicates them with fresh event ids and timestamps spread
 over the chosen span, in chunks like the sink's batches, so the materialized views fill the
 rollups as they do in production. Then the app is served on a loopback port (response cache

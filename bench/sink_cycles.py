@@ -3,7 +3,7 @@
 `bench/e2e.py` measures freshness through the whole pipeline, but on 2 shared cores its
 figures move with everything else running (the simulator alone varied 2.7-4.3k events/s
 between paired runs). This isolates the sink's ClickHouse side at a live rate: realistic clean
-records (`sinks.samples`), inserted the way the sink inserts them (`SinkStore.insert_clean`,
+records (`tests.support.samples`), inserted the way the sink inserts them (`SinkStore.insert_clean`,
 one Avro insert per type per cycle on `--connections` connections, ranges written to
 `sink_batches` first), paced like the sink's cycles: a cycle starts `--max-wait-ms` after the
 previous one started or when it finished, whichever is later, and holds the rows that arrived
@@ -52,7 +52,7 @@ class _LocalSchemas:
         return self.texts[sid]
 
     def frame(self, event_type: str, value: bytes) -> bytes:
-        """A `govpulse.sinks.samples` value (framed with id 0) under this type's local id."""
+        """A `tests.support.samples` value (framed with id 0) under this type's local id."""
         from govpulse.schemas.wire_format import HEADER_SIZE, header
 
         return header(self.ids[event_type]) + value[HEADER_SIZE:]

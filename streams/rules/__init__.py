@@ -1,4 +1,4 @@
-"""Pure rules on single values: no Kafka, no I/O, no knowledge of schemas or fields.
+"""Pure rules on single values: no Kafka, no I/O, no knowledge of fields (only of Avro time).
 
 Thai digits, text, Buddhist Era years and timestamps, national IDs, event-id spellings and the
 keyed pseudonym. The record transform (`govpulse.streams.transform`: decode → clean → validate

@@ -63,17 +63,35 @@ FLOORS: dict[str, int] = {
 OLD_TOP_LEVEL = {"streams", "producers", "schemas", "sinks", "monitoring", "dashboard", "embedded"}
 
 
-def shipped_modules() -> dict[str, Path]:
-    """Every module the wheel installs, by its dotted name (from pyproject's package-dir)."""
+def package_folders() -> dict[str, Path]:
+    """Every package under pyproject's package-dir roots (a folder with an __init__.py)."""
     mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    modules: dict[str, Path] = {}
+    found: dict[str, Path] = {}
     for package, folder in mapping["package-dir"].items():
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            parts = path.relative_to(ROOT / folder).with_suffix("").parts
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            modules[".".join((package, *parts))] = path
+        for init in sorted((ROOT / folder).rglob("__init__.py")):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found[".".join((package, *parts))] = init.parent
+    return found
+
+
+def shipped_modules() -> dict[str, Path]:
+    """Every module the wheel installs, by its dotted name: the packages pyproject lists."""
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = package_folders()
+    modules: dict[str, Path] = {}
+    for package in mapping["packages"]:
+        modules[package] = folders[package] / "__init__.py"
+        for path in sorted(folders[package].glob("*.py")):
+            if path.name != "__init__.py":
+                modules[f"{package}.{path.stem}"] = path
     return modules
+
+
+def test_the_wheel_lists_every_package_folder():
+    """setuptools installs only the packages pyproject names: a folder left out is missing
+    from `pip install .` (and the image) while the editable install still finds it."""
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert sorted(package_folders()) == sorted(listed["packages"])
 
 
 MODULES = shipped_modules()
