@@ -195,9 +195,9 @@ class Dashboard:
         async def compute() -> Any:
             result = await self.run(self.queries.freshness)
             thresholds = self.meta["thresholds"]
-            seconds = result["freshness_seconds"]
+            age = result["data_age_seconds"]
             result["freshness_threshold_seconds"] = thresholds["freshness_seconds"]
-            result["fresh"] = seconds is not None and seconds <= thresholds["freshness_seconds"]
+            result["fresh"] = age is not None and age <= thresholds["freshness_seconds"]
             result["dead_letter_threshold"] = thresholds["dead_letter_rate"]
             result["dead_letter_ok"] = result["dead_letter_rate"] <= thresholds["dead_letter_rate"]
             return result
@@ -305,8 +305,8 @@ def build_app(
     """The dashboard as an aiohttp application reading `database` through `client`.
 
     `database` defaults to the client's, like migrate(), so the sink and the dashboard built
-    from one DSN agree. Thresholds decide when freshness (seconds since the newest stored
-    event) and the dead-letter rate (share of the last five minutes) turn red on the page.
+    from one DSN agree. Thresholds decide when the data age (now - the newest stored event's
+    produced_at) and the dead-letter rate (share of the last five minutes) turn red on the page.
     `cache_seconds=0` disables response sharing (benchmarks measure every query).
     """
     if not 0.5 <= refresh_seconds <= 2.0:

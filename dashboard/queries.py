@@ -48,6 +48,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from govpulse.dashboard.params import BREAKDOWN_DIMENSIONS, Query, TimeRange, Window
+from govpulse.monitoring.metrics import data_age_seconds
 from govpulse.schemas.catalog import EVENT_TYPES
 from govpulse.schemas.reference import agencies, districts, provinces, region_of
 
@@ -73,8 +74,9 @@ _KINDS = ("activity", "service_request", "complaint", "net_pracharat", "digital_
 _PER_TYPE = ", ".join(f"sumIf(events, event_type = '{t}')" for t in EVENT_TYPES)
 TOP_AGENCIES = 10
 TOP_SERVICES = 8
-# Freshness looks for the newest insert among rollup rows of the last two hours of event time,
-# then of the last day: bounded, so the query stays cheap however much history is kept.
+# The data age looks for the newest produced_at among the rows of the last two hours of
+# produced minutes, then of the last day: bounded, so the query stays cheap however much
+# history is kept.
 FRESHNESS_FIRST_LOOKBACK_SECONDS = 2 * 3600
 FRESHNESS_LOOKBACK_SECONDS = 24 * 3600
 # The dead-letter rate is taken over the current minute and the four before it.
@@ -158,6 +160,7 @@ REQUIRED_TABLES = (
     *dict.fromkeys((*MINUTE.tables, *HOUR.tables, *DAY.tables, *NATIONAL_TABLES)),
     "district_hour",
     "dead_letters_minute",
+    "produced_minute",
     *(f"events_{event_type}" for event_type in EVENT_TYPES),
 )
 
@@ -202,6 +205,11 @@ def window_of(time_range: TimeRange, now: float | None = None) -> Window:
     it sums, and its first bucket holds a whole hour, not part of one.
     """
     return Window.of(replace(time_range, step=bucket_seconds(time_range)), now)
+
+
+def age_seconds(now_ms: int, then_ms: int) -> float:
+    """Seconds from `then_ms` to `now_ms` (epoch milliseconds), to 0.1 s; never negative."""
+    return round(data_age_seconds(now_ms / 1000, then_ms / 1000), 1)
 
 
 def _number(value: Any) -> float | int | None:
@@ -812,24 +820,44 @@ class DashboardQueries:
         }
 
     def freshness(self) -> dict[str, Any]:
-        """Seconds since the newest stored event; dead letters of the last five minutes.
+        """How old the stored data is; dead letters of the last five minutes.
 
-        Both figures come from the rollups (max(last_inserted_at), dead_letters_minute) and
-        use ClickHouse's clock, the same clock that stamped inserted_at. The newest insert is
-        looked for among the last two hours of event time first (a few milliseconds however
-        much history is kept), and only when those are empty among the last day.
+        Data age = now - the newest `produced_at` stored (when its agency published it), from
+        `produced_minute` (0010): every delay ahead of ClickHouse is in it, a raw backlog
+        before the stream workers included. `seconds_since_last_insert` (now - the newest
+        `inserted_at`) only says the sink still writes: it stays near zero while a backlog of
+        older events is stored. Both use ClickHouse's clock, the one that stamped
+        inserted_at; produced_at is the producer's, so the age also holds the skew between
+        the two. `data_age_by_type` is the same per event type (the types stored in the
+        window the figure came from): a backlog of one type hides behind the others' fresh
+        data in the figure over all. The newest row is looked for among the last two hours of
+        produced minutes first (a row per type and minute once merged, whatever the history),
+        and only when those are empty among the last day; minutes after the current one (a
+        producer whose clock runs ahead) are left out, so a bad clock cannot make everything
+        look fresh.
         """
         newest_sql = self._sql(
             """
             SELECT toUnixTimestamp64Milli(now64(3)),
-                   toUnixTimestamp64Milli(max(last_inserted_at)),
-                   count() > 0
-            FROM $db.activity_minute
-            WHERE minute >= now() - toIntervalSecond({lookback:UInt32})
+                   toUnixTimestamp64Milli(max(produced)),
+                   toUnixTimestamp64Milli(max(inserted)),
+                   count() > 0,
+                   groupArray((event_type, toUnixTimestamp64Milli(produced)))
+            FROM (
+                SELECT event_type,
+                       max(last_produced_at) AS produced,
+                       max(last_inserted_at) AS inserted
+                FROM $db.produced_minute
+                WHERE minute >= now() - toIntervalSecond({lookback:UInt32})
+                  AND minute <= now()
+                GROUP BY event_type
+            )
             """
         )
         for lookback in (FRESHNESS_FIRST_LOOKBACK_SECONDS, FRESHNESS_LOOKBACK_SECONDS):
-            now_ms, newest_ms, any_rows = self._rows(newest_sql, {"lookback": lookback})[0]
+            now_ms, produced_ms, inserted_ms, any_rows, per_type = self._rows(
+                newest_sql, {"lookback": lookback}
+            )[0]
             if any_rows:
                 break
         window = DEAD_LETTER_WINDOW_MINUTES - 1
@@ -864,8 +892,11 @@ class DashboardQueries:
         seen = int(stored_events) + dead
         return {
             "now_ms": int(now_ms),
-            "newest_inserted_ms": int(newest_ms) if any_rows else None,
-            "freshness_seconds": round((now_ms - newest_ms) / 1000, 1) if any_rows else None,
+            "newest_produced_ms": int(produced_ms) if any_rows else None,
+            "data_age_seconds": age_seconds(now_ms, produced_ms) if any_rows else None,
+            "newest_inserted_ms": int(inserted_ms) if any_rows else None,
+            "seconds_since_last_insert": age_seconds(now_ms, inserted_ms) if any_rows else None,
+            "data_age_by_type": {t: age_seconds(now_ms, ms) for t, ms in sorted(per_type)},
             "pipeline_latency_ms_p50": _number(latency),
             "window_minutes": DEAD_LETTER_WINDOW_MINUTES,
             "events": recent,

@@ -130,8 +130,16 @@ SINK_CONSUMER_LAG = Gauge(
 )
 SINK_FRESHNESS_SECONDS = Gauge(
     "govpulse_sink_freshness_seconds",
-    "now - produced_at of the newest record stored in ClickHouse (since the sink started), "
-    "computed at scrape time; see FRESHNESS.",
+    "Stall clock of PipelineStalled: now - the later of the sink's start and the newest "
+    "produced_at it stored, computed at scrape time; see FRESHNESS. Not the data's age after "
+    "a restart (govpulse_sink_data_age_seconds is).",
+)
+SINK_DATA_AGE_SECONDS = Gauge(
+    "govpulse_sink_data_age_seconds",
+    "How far behind the stored data is: now - the newest produced_at of the event type this "
+    "sink stored in ClickHouse, computed at scrape time; a type's series appears with its "
+    "first stored record (NaN again after a restart in the same process). See DATA_AGE.",
+    ["event_type"],
 )
 SINK_PAUSED = Gauge(
     "govpulse_sink_paused", "1 while the sink pauses consumption (backpressure), else 0."
@@ -152,7 +160,11 @@ DASHBOARD_REQUESTS = Counter(
 
 
 class Freshness:
-    """Feeds govpulse_sink_freshness_seconds, computed when Prometheus scrapes.
+    """Feeds govpulse_sink_freshness_seconds, PipelineStalled's clock, computed at scrape.
+
+    The data's age capped at the time since the sink started: after a restart over a backlog
+    it says how long the sink has had to store something, not how old the data is (`DataAge`
+    does; DataBehind alerts on it).
 
     The sink calls `start()` once, then `stored(newest_produced_at)` after each insert
     ClickHouse acknowledged. Computing at scrape time means a sink whose loop hangs still shows
@@ -179,3 +191,50 @@ class Freshness:
 
 
 FRESHNESS = Freshness(SINK_FRESHNESS_SECONDS)
+
+
+class DataAge:
+    """Feeds govpulse_sink_data_age_seconds{event_type}: now - the newest produced_at stored
+    of that type, computed at scrape.
+
+    `produced_at` is when the agency published the event, so the figure holds every delay
+    ahead of ClickHouse: the raw backlog before the stream workers, the clean backlog before
+    the sink, the insert. The time since the last insert does not: while a backlog of older
+    events is being stored it stays near zero (issue 18: 0.2 s shown, 7 s behind). Per event
+    type, because a backlog in one raw topic hides behind the other types' fresh data in a
+    figure over all of them. Unlike `Freshness` nothing clamps it to the sink's start, so a
+    restart that resumes from a backlog shows how old the data is, not how long ago the sink
+    started; a type's series appears with the first record of that type this sink stores.
+    One dictionary look-up per insert.
+    """
+
+    def __init__(self, gauge: Gauge, clock: Callable[[], float] = time.time) -> None:
+        self._gauge = gauge
+        self._clock = clock
+        self._newest: dict[str, float] = {}
+
+    def start(self) -> None:
+        """A sink starts: nothing stored by it yet (NaN until its first insert of a type)."""
+        self._newest.clear()
+
+    def stored(self, event_type: str, newest_produced_at: float) -> None:
+        """Record a batch now in ClickHouse; `newest_produced_at` in seconds since the epoch.
+        An older batch stored later (a replay, a slower partition) does not make data older."""
+        known = self._newest.get(event_type)
+        if known is None:
+            self._gauge.labels(event_type).set_function(lambda: self.seconds(event_type))
+        if known is None or newest_produced_at > known:
+            self._newest[event_type] = newest_produced_at
+
+    def seconds(self, event_type: str) -> float:
+        newest = self._newest.get(event_type)
+        return math.nan if newest is None else data_age_seconds(self._clock(), newest)
+
+
+def data_age_seconds(now: float, newest_produced_at: float) -> float:
+    """now - the newest produced_at stored, in seconds; never negative (a producer whose clock
+    runs ahead would otherwise show data from the future)."""
+    return max(0.0, now - newest_produced_at)
+
+
+DATA_AGE = DataAge(SINK_DATA_AGE_SECONDS)

@@ -170,6 +170,7 @@ class Sink:
             on_lost=self._on_lost,
         )
         metrics.FRESHNESS.start()
+        metrics.DATA_AGE.start()
         metrics.SINK_PAUSED.set(0)
 
     @property

@@ -366,8 +366,9 @@ class Writer:
         metrics.SINK_ROWS_INSERTED.labels(group.table).inc(rows)
         metrics.SINK_BATCH_ROWS.observe(rows)
         with self._stats_lock:
-            if newest is not None:
+            if newest is not None and group.event_type is not None:
                 metrics.FRESHNESS.stored(newest)
+                metrics.DATA_AGE.stored(group.event_type, newest)
             self.stats.rows[group.table] = self.stats.rows.get(group.table, 0) + rows
             self.stats.refused += len(refused)
             self.stats.inserts += 1

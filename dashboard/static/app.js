@@ -1,7 +1,7 @@
 /* GovPulse live operations dashboard.
  *
  * Plain browser JavaScript, no build step. Loads /api/meta once (labels, provinces, tile grid,
- * thresholds), then polls the JSON API: the freshness badge every second, the panels every
+ * thresholds), then polls the JSON API: the data-age badge every second, the panels every
  * `refresh_seconds` (≤ 2 s). State lives in the URL hash (#range=1h&province=76&lang=en), so a
  * wall screen can be pointed at a province view and a reload keeps it.
  * Every DOM node is built with createElement/textContent: API strings are never parsed as HTML.
@@ -521,11 +521,17 @@ const RENDER = {
     const { freshness_threshold_seconds: limit, dead_letter_threshold: dlLimit } = d;
     const badge = $("freshness-badge");
     const figure = $("freshness");
-    figure.textContent = d.freshness_seconds == null ? ui("no_data")
-      : `${num(d.freshness_seconds, 1)} ${ui("seconds_short")}`;
-    figure.dataset.newest = String(d.newest_inserted_ms ?? "");
+    // The data's age (now - the newest stored event's produced_at), not the time since the
+    // last insert, which stays near zero while a backlog of older events is being stored.
+    figure.textContent = d.data_age_seconds == null ? ui("no_data")
+      : `${num(d.data_age_seconds, 1)} ${ui("seconds_short")}`;
+    figure.dataset.newest = String(d.newest_produced_ms ?? "");
     badge.classList.toggle("bad", !d.fresh);
-    badge.title = `> ${limit} s = red`;
+    const inserted = d.seconds_since_last_insert == null ? ""
+      : ` · ${ui("last_insert")} ${num(d.seconds_since_last_insert, 1)} ${ui("seconds_ago")}`;
+    const perType = Object.entries(d.data_age_by_type || {}).map(([type, age]) =>
+      `\n${label("event_type", type)}: ${num(age, 1)} ${ui("seconds_short")}`).join("");
+    badge.title = `> ${limit} s = red${inserted}${perType}`;
     const kpi = document.querySelector("[data-kpi=pipeline_latency] .kpi-value");
     if (kpi) kpi.textContent = latencyText();
     const dl = $("dead-letter-badge");

@@ -35,7 +35,8 @@ DSN_VARIABLE = "GOVPULSE_DASHBOARD_CLICKHOUSE_DSN"
     type=click.FloatRange(min=1),
     default=30.0,
     show_default=True,
-    help="Seconds since the newest stored event above which freshness shows red.",
+    help="Data age (seconds since the newest stored event was produced) above which the "
+    "badge shows red.",
 )
 @click.option(
     "--dead-letter-threshold",

@@ -394,12 +394,38 @@ def test_freshness_and_dead_letter_rate_are_green_after_recent_inserts(
     with BackgroundServer(build_app(clickhouse, fresh_database, cache_seconds=0)) as server:
         status, body, _ = get(server.url + "/api/freshness")
     assert status == 200
-    assert 0 <= body["freshness_seconds"] < 10 and body["fresh"] is True
+    assert 0 <= body["data_age_seconds"] < 10 and body["fresh"] is True
+    assert 0 <= body["seconds_since_last_insert"] < 10
     assert body["events"] == 400 and body["dead_letters"] == 4
     assert body["pipeline_latency_ms_p50"] > 0
     assert body["dead_letter_rate"] == pytest.approx(4 / 404, abs=1e-4)
     assert body["dead_letter_ok"] is True  # 1 % is under the default 5 %
     assert sum(r["dead_letters"] for r in body["dead_letters_by_reason"]) == 4
+
+
+def test_the_badge_shows_how_old_the_data_is_not_how_long_ago_it_was_inserted(
+    clickhouse, fresh_database: str
+) -> None:
+    """Issue 18: 7,700 records behind, the badge said 0.2 s. Events its agencies produced
+    20-12 s ago, stored just now (a backlog caught up): the data is 12 s old, the insert
+    is not, and past a 5 s threshold the badge turns red."""
+    traffic = SyntheticTraffic(seed=64)
+    now = datetime.now(UTC)
+    backlog = traffic.events(500, now - timedelta(seconds=20), now - timedelta(seconds=12.5))
+    newest_ms = max(
+        int(r["produced_at"].timestamp() * 1000) for records in backlog.values() for r in records
+    )
+    insert_events(clickhouse, fresh_database, backlog)
+    app = build_app(clickhouse, fresh_database, freshness_threshold_seconds=5, cache_seconds=0)
+    with BackgroundServer(app) as server:
+        _, body, _ = get(server.url + "/api/freshness")
+    assert abs(body["newest_produced_ms"] - newest_ms) <= 1  # DateTime64(3) drops the µs
+    assert 12 <= body["data_age_seconds"] < 30
+    assert body["data_age_seconds"] == pytest.approx((body["now_ms"] - newest_ms) / 1000, abs=0.1)
+    assert 0 <= body["seconds_since_last_insert"] < 5
+    assert body["fresh"] is False  # 12 s old data is past the 5 s threshold
+    assert set(body["data_age_by_type"]) == set(backlog)
+    assert all(12 <= age < 30 for age in body["data_age_by_type"].values())
 
 
 def test_a_backlog_of_older_events_does_not_read_as_a_dead_letter_storm(
@@ -439,7 +465,8 @@ def test_freshness_is_null_and_red_for_an_empty_database(clickhouse) -> None:
         status, body, _ = get(server.url + "/api/freshness")
         _, overview, _ = get(server.url + "/api/overview")
     assert status == 200
-    assert body["freshness_seconds"] is None and body["fresh"] is False
+    assert body["data_age_seconds"] is None and body["fresh"] is False
+    assert body["seconds_since_last_insert"] is None
     assert body["dead_letter_rate"] == 0.0
     assert overview["events"] == 0
 

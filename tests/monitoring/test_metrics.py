@@ -114,6 +114,7 @@ def test_the_names_other_components_rely_on_are_declared():
         "govpulse_sink_batch_rows_bucket",
         "govpulse_sink_consumer_lag",
         "govpulse_sink_freshness_seconds",
+        "govpulse_sink_data_age_seconds",
         "govpulse_sink_paused",
         "govpulse_dashboard_request_seconds_bucket",
         "govpulse_dashboard_requests_total",
@@ -201,6 +202,68 @@ def test_freshness_follows_the_newest_stored_record_and_ages_between_scrapes():
     assert value(registry) == 1.0
     now[0] = 1040.0  # nothing stored since: a hung sink loop still shows its data ageing
     assert value(registry) == 37.0
+
+
+def data_age_on(clock_values: list[float]) -> tuple[metrics.DataAge, CollectorRegistry]:
+    registry = CollectorRegistry()
+    gauge = Gauge("data_age_seconds", "test", ["event_type"], registry=registry)
+    return metrics.DataAge(gauge, clock=lambda: clock_values[0]), registry
+
+
+def age(registry: CollectorRegistry, event_type: str = "complaint") -> float | None:
+    return registry.get_sample_value("data_age_seconds", {"event_type": event_type})
+
+
+def test_data_age_is_how_old_the_stored_records_are_not_the_time_since_their_insert():
+    """Issue 18: a backlog produced 7 s ago, stored just now. The time since the insert is ~0
+    and the freshness clock runs from the sink's start; the data is 7 s old."""
+    now = [1000.0]
+    data_age, registry = data_age_on(now)
+    freshness, freshness_registry = freshness_on(now)
+    data_age.start()
+    freshness.start()
+    now[0] = 1001.0  # the sink stores the backlog's newest record, produced at 994
+    data_age.stored("complaint", 994.0)
+    freshness.stored(994.0)
+    now[0] = 1001.2
+    assert age(registry) == pytest.approx(7.2)
+    assert value(freshness_registry) == pytest.approx(1.2)  # the stall clock, not the age
+
+
+def test_a_backlog_of_one_type_does_not_hide_behind_the_others_fresh_data():
+    now = [1000.0]
+    data_age, registry = data_age_on(now)
+    data_age.start()
+    data_age.stored("service_request", 999.5)
+    data_age.stored("complaint", 993.0)  # raw.complaint 7 s behind
+    assert age(registry, "service_request") == pytest.approx(0.5)
+    assert age(registry, "complaint") == pytest.approx(7.0)
+
+
+def test_data_age_has_no_series_until_a_type_is_stored_and_is_nan_after_a_restart():
+    now = [1000.0]
+    data_age, registry = data_age_on(now)
+    data_age.start()
+    now[0] = 1030.0
+    assert age(registry) is None  # no clock from the start: nothing is known yet
+    data_age.stored("complaint", 1029.0)
+    assert age(registry) == 1.0
+    assert age(registry, "dataset_update") is None
+    data_age.start()  # a new sink in the same process: what the old one stored says nothing
+    assert b'data_age_seconds{event_type="complaint"} NaN' in generate_latest(registry)
+
+
+def test_data_age_follows_the_newest_record_ages_between_scrapes_and_is_never_negative():
+    now = [1000.0]
+    data_age, registry = data_age_on(now)
+    data_age.start()
+    data_age.stored("complaint", 990.0)
+    data_age.stored("complaint", 980.0)  # an older batch stored later: data no older
+    assert age(registry) == 10.0
+    now[0] = 1060.0  # nothing stored since: the data keeps ageing
+    assert age(registry) == 70.0
+    data_age.stored("complaint", 1065.0)  # a producer whose clock runs ahead
+    assert age(registry) == 0.0
 
 
 def test_scrape_sums_samples_by_name_and_labels():

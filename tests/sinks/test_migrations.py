@@ -61,6 +61,8 @@ ROLLUPS = (
     "digital_center_day",
     *(f"{k}_national_{g}" for g in ("hour", "day") for k in NATIONAL_KINDS),
     "district_hour",
+    # 0010_produced_minute: the newest produced_at stored per minute, for the data age
+    "produced_minute",
 )
 VIEWS = (
     *(f"mv_activity_minute_{t}" for t in EVENT_TYPES),
@@ -87,6 +89,7 @@ VIEWS = (
         if k != "activity"  # one view per event type, above
     ),
     *(f"mv_district_hour_{t}" for t in EVENT_TYPES),
+    *(f"mv_produced_minute_{t}" for t in EVENT_TYPES),
 )
 STORAGE = (*(table_for(t) for t in EVENT_TYPES), "dead_letters", *ROLLUPS)
 # 0006_sink_ingest: the sink's Avro staging tables (Null engine) with their views into
@@ -95,7 +98,10 @@ STAGING = tuple(f"{table_for(t)}_avro" for t in EVENT_TYPES)
 STAGING_VIEWS = tuple(f"mv_{table_for(t)}_avro" for t in EVENT_TYPES)
 SINK_TABLES = (*STAGING, "sink_batches")
 # 0009: the token column, and a longer deduplication window on every table that has one
-ALTERS = ("ALTER TABLE gp.sink_batches", *(f"ALTER TABLE gp.{t}" for t in STORAGE))
+ALTERS = (
+    "ALTER TABLE gp.sink_batches",
+    *(f"ALTER TABLE gp.{t}" for t in STORAGE if t != "produced_minute"),  # 0010 comes after
+)
 _TODAY = datetime.now(UTC).replace(second=0, microsecond=0)
 
 

@@ -682,6 +682,54 @@ def test_a_record_clickhouse_refuses_is_dead_lettered_and_the_rest_stored(
         own.stop()
 
 
+BACKLOG_AGE_S = 20.0
+
+
+def test_the_data_age_is_how_old_the_stored_records_are_not_the_time_since_the_insert(
+    registry, database, tmp_path
+):
+    """Issue 18: 7,700 records behind, the freshness figure said 0.2 s. A backlog its agency
+    produced 20 s ago, not yet stored when the sink starts: once stored, the sink's data age
+    and the dashboard's read the records' age, the time since the insert next to nothing."""
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client import REGISTRY
+
+    from govpulse.dashboard.queries import DashboardQueries
+    from tests.support.samples import clean_value
+
+    own = EmbeddedBroker("127.0.0.1", free_port(), tmp_path / "logs").start()
+    try:
+        ensure_topics(own.bootstrap, 2)
+        produced = datetime.now(UTC) - timedelta(seconds=BACKLOG_AGE_S)
+        backlog = [
+            clean_value(event_type, produced_at=produced, occurred_at=produced)
+            for event_type in ("complaint", "service_request")
+            for _ in range(25)
+        ]
+        by_type = {"complaint": backlog[:25], "service_request": backlog[25:]}
+        prefill(own.bootstrap, registry.url, by_type)
+        client = database()
+        sink = Sink(client, own.bootstrap, registry.url, group_id=f"sink-{uuid.uuid4().hex[:8]}")
+        with running(sink):
+            wait_for(lambda: sink.stats.rows_total >= 50, 60, "the backlog stored")
+            exported = {
+                t: REGISTRY.get_sample_value("govpulse_sink_data_age_seconds", {"event_type": t})
+                for t in by_type
+            }
+            answer = DashboardQueries(client).freshness()
+        elapsed = (datetime.now(UTC) - produced).total_seconds()
+        assert all(
+            age is not None and BACKLOG_AGE_S <= age <= elapsed for age in exported.values()
+        ), exported
+        assert BACKLOG_AGE_S <= answer["data_age_seconds"] <= elapsed + 0.1
+        assert answer["seconds_since_last_insert"] < BACKLOG_AGE_S / 2
+        assert set(answer["data_age_by_type"]) == set(by_type)
+        assert all(age >= BACKLOG_AGE_S for age in answer["data_age_by_type"].values())
+    finally:
+        own.stop()
+
+
 def test_a_bisected_insert_replayed_whole_stores_each_row_once(registry, database):
     """After a crash the sink re-inserts the original insert under its token: it fails the
     same way, splits the same way, and ClickHouse drops the halves it holds — events table

@@ -82,7 +82,7 @@ def clean_value(event_type: str, **changes: Any) -> tuple[bytes, bytes]:
     local = _LocalSchemas()
     now = datetime.now(UTC)
     record = {**examples.example(event_type), "event_id": str(uuid.uuid4())}
-    record.update(occurred_at=now, produced_at=now, **changes)
+    record.update({"occurred_at": now, "produced_at": now, **changes})
     key = PseudonymKey("samples", b"s" * 32)
     transformer = Transformer(event_type, local, local.clean_ids[event_type], key)
     schema_id = local.raw_ids[event_type]
