@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS ${db}.produced_minute${local} ${on_cluster}
 ENGINE = ${AggregatingMergeTree}
 PARTITION BY toYYYYMM(minute)
 ORDER BY (minute, event_type)
+-- only the badge reads it, at most the last 24 h: two days bound it (~15k rows)
+TTL minute + INTERVAL 2 DAY
 SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000;
 
 -- @cluster-only

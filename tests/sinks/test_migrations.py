@@ -248,7 +248,7 @@ def test_a_changed_retention_is_applied_to_existing_tables_but_shrunk_only_when_
 
     def expected(raw: str, dead: str) -> dict[str, str]:
         events = {table_for(t): raw for t in EVENT_TYPES}
-        return {**events, "dead_letters": dead, "sink_batches": "1"}
+        return {**events, "dead_letters": dead, "sink_batches": "1", "produced_minute": "2"}
 
     migrate(clickhouse, database=database)
     assert migrate(clickhouse, database=database, raw_ttl_days=800, dead_letter_ttl_days=60) == []
