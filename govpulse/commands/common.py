@@ -75,6 +75,8 @@ def start_metrics(settings: Settings, component: str, port: int | None = None) -
             settings.bind_host,  # 0.0.0.0 in a container, so Prometheus can scrape it
             component=component,
         )
-    except SettingsError as exc:
-        click.echo(f"govpulse: {exc}", err=True)
+    except SettingsError as exc:  # the port is taken: say which command could not start
+        command = click.get_current_context(silent=True)
+        name = command.command_path if command is not None else "govpulse"
+        click.echo(f"{name}: {exc}", err=True)
         sys.exit(2)
