@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,10 +17,10 @@ import pytest
 from govpulse.clickhouse import make_client
 from govpulse.embedded.process import free_port
 from govpulse.monitoring.scrape import sample_total
+from tests.support.pipeline import GOVPULSE, wait_until
 from tests.support.rollups import rollup_gaps
 
 pytestmark = pytest.mark.integration
-GOVPULSE = [sys.executable, "-m", "govpulse"]
 RATE, SECONDS = 1000, 14
 
 
@@ -37,13 +35,6 @@ def start(args: list[str], env: dict[str, str], log: Path, **extra: str) -> subp
 
 def metric(port: int, name: str) -> float:
     return sample_total(f"http://127.0.0.1:{port}/metrics", name)
-
-
-def wait_until(condition, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def answers(url: str) -> bool:
@@ -75,7 +66,7 @@ def test_two_workers_and_two_sinks_survive_losing_one_of_each(isolated_pipeline,
     try:
         run("serve", ["serve"], GOVPULSE_DASHBOARD_PORT=str(free_port()))
         wait_until(lambda: answers(f"http://127.0.0.1:{env['GOVPULSE_CLICKHOUSE_HTTP_PORT']}/ping"),
-                   "serve's ClickHouse HTTP endpoint")  # fmt: skip
+                   90, "serve's ClickHouse HTTP endpoint")  # fmt: skip
         sink = run("sink", ["sink"])  # same chdb DSN: it finds serve's endpoint by itself
         workers = [run(f"streams{i}", ["streams"]) for i in range(2)]
         simulator = start(
@@ -97,6 +88,7 @@ def test_two_workers_and_two_sinks_survive_losing_one_of_each(isolated_pipeline,
                     ("streams1", "govpulse_streams_consumed_total"),
                 )
             ),
+            90,
             "all four to work",
         )
         before = metric(ports["serve"], "govpulse_sink_rows_inserted_total")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -15,9 +14,9 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from govpulse.offsets import topic_ends
 from govpulse.schemas import catalog
 from govpulse.schemas.wire_format import schema_id_of
+from tests.support.pipeline import GOVPULSE
 
 pytestmark = pytest.mark.integration
-GOVPULSE = [sys.executable, "-m", "govpulse"]
 # Debian's kcat links librdkafka 2.0.2, which cannot parse Tansu's ApiVersions v3 answer:
 # with version probing off and a 0.9 protocol baseline it reads metadata and fetches, and
 # absolute offsets (-o N) avoid the ListOffsets v0 call it also cannot parse.

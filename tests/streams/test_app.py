@@ -10,11 +10,9 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -23,58 +21,28 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from govpulse.monitoring.scrape import sum_samples
-from govpulse.offsets import record_counts
 from govpulse.producers.defects import Defect, Outcome
 from govpulse.schemas import catalog
 from govpulse.streams.rules import national_id
+from tests.support.pipeline import GOVPULSE, Child
+from tests.support.pipeline import routed as routed_now
 
 pytestmark = pytest.mark.integration
-GOVPULSE = [sys.executable, "-m", "govpulse"]
 TYPES = catalog.EVENT_TYPES
 GARBAGE = 5  # records the garbage test sends, all dead-lettered
 THIRTEEN_DIGITS = re.compile(rb"(?<![0-9])[0-9]{13}(?![0-9])")
-
-
-def _routed(bootstrap: str) -> dict[str, dict[str, int]]:
-    stages = ("raw", "clean", "dlq", "dup")
-    counts = record_counts(bootstrap, [f"{s}.{t}" for s in stages for t in TYPES])
-    return {t: {s: counts[f"{s}.{t}"] for s in stages} for t in TYPES}
 
 
 def wait_until_routed(bootstrap: str, timeout: float = 120) -> dict[str, dict[str, int]]:
     """Wait until every raw record has an outcome (clean + dlq + dup = raw) for every type."""
     deadline = time.monotonic() + timeout
     while True:
-        counts = _routed(bootstrap)
+        counts = routed_now(bootstrap)
         if all(c["raw"] and c["clean"] + c["dlq"] + c["dup"] >= c["raw"] for c in counts.values()):
             return counts
         if time.monotonic() > deadline:
             pytest.fail(f"streams did not route every record within {timeout} s: {counts}")
         time.sleep(0.25)
-
-
-class Worker:
-    """`govpulse streams` as a child process."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Worker:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [*GOVPULSE, "streams"], env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        return self
-
-    def kill(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +72,7 @@ def routed(stack):
     report = simulate(
         env, "--rate", "3000", "--duration", "5", "--dirty-share", "0.3", "--seed", "5"
     )
-    worker = Worker(env, workdir / "worker.log").start()
+    worker = Child(["streams"], env, workdir / "worker.log")
     try:
         counts = wait_until_routed(broker.bootstrap)
         time.sleep(2)  # metrics of the last batch
@@ -114,7 +82,7 @@ def routed(stack):
             exposition = r.read().decode()
         yield report, counts, exposition, worker
     finally:
-        worker.kill()
+        worker.stop()
 
 
 def test_every_record_ends_in_exactly_one_place(routed):
@@ -219,7 +187,7 @@ def test_the_backlog_per_raw_partition_is_exported_and_empty_once_routed(routed)
 
 def test_garbage_bytes_are_dead_lettered_and_the_worker_keeps_going(routed, stack, read_topic):
     broker, _, _ = stack
-    before = _routed(broker.bootstrap)["complaint"]
+    before = routed_now(broker.bootstrap)["complaint"]
     producer = Producer({"bootstrap.servers": broker.bootstrap})
     # the last: its dead-letter copy (+ lineage headers) is over the output producer's limit
     huge = b"Z" * 999_900
@@ -227,7 +195,7 @@ def test_garbage_bytes_are_dead_lettered_and_the_worker_keeps_going(routed, stac
         producer.produce(catalog.raw_topic("complaint"), payload, b"k")
     producer.flush(10)
     deadline = time.monotonic() + 30
-    while _routed(broker.bootstrap)["complaint"]["dlq"] < before["dlq"] + GARBAGE:
+    while routed_now(broker.bootstrap)["complaint"]["dlq"] < before["dlq"] + GARBAGE:
         assert time.monotonic() < deadline, "garbage was not dead-lettered"
         time.sleep(0.5)
     dead = [
@@ -284,8 +252,8 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_its_dedup_state(
         text=True,
     )
     time.sleep(4)
-    first_worker.kill(signal.SIGKILL)
-    second = Worker(env, workdir / "worker2.log").start()
+    first_worker.stop(signal.SIGKILL)
+    second = Child(["streams"], env, workdir / "worker2.log")
     try:
         out, _ = running.communicate(timeout=60)
         assert running.returncode == 0
@@ -305,13 +273,13 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_its_dedup_state(
         # the restarted worker recovered the dedup table: old events resent are dropped
         topic = catalog.raw_topic("service_request")
         old = read_topic(broker.bootstrap, topic)[:100]
-        before = _routed(broker.bootstrap)["service_request"]
+        before = routed_now(broker.bootstrap)["service_request"]
         producer = Producer({"bootstrap.servers": broker.bootstrap})
         for message in old:
             producer.produce(topic, message.value(), message.key())
         producer.flush(10)
         deadline = time.monotonic() + 60
-        while (after := _routed(broker.bootstrap)["service_request"])["dup"] + after[
+        while (after := routed_now(broker.bootstrap)["service_request"])["dup"] + after[
             "clean"
         ] + after["dlq"] < before["raw"] + 100:
             assert time.monotonic() < deadline, f"resent records not routed: {after}"
@@ -320,4 +288,4 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_keeps_its_dedup_state(
         assert after["clean"] == before["clean"]
         assert after["dup"] - before["dup"] == clean_bound
     finally:
-        second.kill()
+        second.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -13,9 +12,9 @@ from govpulse.embedded.process import free_port
 from govpulse.monitoring.scrape import sample_total
 from govpulse.schemas import catalog
 from govpulse.topics import stage_counts
+from tests.support.pipeline import GOVPULSE
 
 pytestmark = pytest.mark.integration
-GOVPULSE = [sys.executable, "-m", "govpulse"]
 
 
 def consumed(port: int) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from govpulse.offsets import topic_ends
+from govpulse.offsets import record_counts, topic_ends
 from govpulse.schemas import catalog
 
 GOVPULSE = [sys.executable, "-m", "govpulse"]
@@ -46,13 +46,9 @@ class Child:
 
 
 def routed(bootstrap: str) -> dict[str, dict[str, int]]:
-    topics = [f"{stage}.{t}" for t in TYPES for stage in ("raw", "clean", "dlq", "dup")]
-    ends = topic_ends(bootstrap, topics)
-    counts = {t: dict.fromkeys(("raw", "clean", "dlq", "dup"), 0) for t in TYPES}
-    for (topic, _), (low, end) in ends.items():
-        stage, event_type = topic.split(".", 1)
-        counts[event_type][stage] += end - low
-    return counts
+    """type → stage (raw, clean, dlq, dup) → records in `<stage>.<type>` now."""
+    counts = record_counts(bootstrap, [catalog.topic(s, t) for t in TYPES for s in catalog.STAGES])
+    return {t: {s: counts[catalog.topic(s, t)] for s in catalog.STAGES} for t in TYPES}
 
 
 def wait_until(predicate, timeout: float, what: str, every: float = 0.25) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,9 +12,7 @@ from pathlib import Path
 from govpulse.embedded.pipeline import COMPONENT_OFFSET
 from govpulse.embedded.process import free_port_block
 from govpulse.monitoring.scrape import sample_total
-from tests.support.pipeline import FAST_GROUPS
-
-GOVPULSE = [sys.executable, "-m", "govpulse"]
+from tests.support.pipeline import FAST_GROUPS, GOVPULSE
 
 
 class UpProcess:
