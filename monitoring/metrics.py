@@ -66,6 +66,12 @@ STREAMS_DUPLICATES = Counter(
     "Records dropped because their event_id was seen within the de-duplication window.",
     ["event_type"],
 )
+STREAMS_RESUME_SKIPPED = Counter(
+    "govpulse_streams_resume_skipped_total",
+    "Raw records not routed again on taking a partition over: the previous owner had written "
+    "their outcome already (read back from the output partitions; streams/resume.py).",
+    ["event_type"],
+)
 STREAMS_IDS_MASKED = Counter(
     "govpulse_streams_ids_masked_total",
     "ID-shaped numbers (13 digits in any spelling, valid national ID or not; govpulse.streams.pii) "

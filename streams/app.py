@@ -192,6 +192,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
         """Faust awaits this before the group moves on: the batch in flight commits (or is
         cancelled) now, not after the partitions' next owner has recovered and started."""
         await in_flight.drain(timeout=session_s / 2)
+        await in_flight.settle(timeout=session_s / 2)
 
     @app.task
     async def clean() -> None:
@@ -204,7 +205,9 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
         """
         quiet_chatty_loggers(settings.log_level)
         loop = asyncio.get_running_loop()
-        reader = DirectReader(app, settings.bootstrap_servers, event_types, security)
+        reader = DirectReader(
+            app, settings.bootstrap_servers, event_types, security, writer_schemas, batch_size
+        )
         last_prune = last_lag = time.monotonic()
         turn = 0
         try:
@@ -213,6 +216,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                     await in_flight.drain()
                     if await loop.run_in_executor(None, reader.sync):
                         log.info("raw partitions owned: %s", sorted(reader.owned))
+                        _remember_written(reader, dedups, time.time_ns() // 1_000_000)
                 if not reader.owned:
                     await asyncio.sleep(0.2)
                     continue
@@ -226,16 +230,16 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                     by_topic = processors_by_topic()
                     output = outputs[turn % 2]
                     turn += 1
-                    persist = _route(messages, by_topic, output, now_ms)
+                    persist = _route(reader.unwritten(messages), by_topic, output, now_ms)
+                    delivered = in_flight.routed(loop, output)
                     await in_flight.drain()
                     if reader.wanted() != reader.owned:
                         # A rebalance began while the batch before finished: this one's output
-                        # is confirmed (at least once) but neither persisted nor committed —
-                        # its partitions may be another worker's by now; they read it again.
-                        await loop.run_in_executor(None, output.deliver)
+                        # is confirmed but neither persisted nor committed; the partitions'
+                        # next owner reads it back and does not route it again.
+                        await in_flight.settle()
                         reader.forget()
                         continue
-                    delivered = loop.run_in_executor(None, output.deliver)
                     in_flight.start(_finish(delivered, persist, reader, messages, started))
                 else:
                     await in_flight.drain()
@@ -257,33 +261,77 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
 
 
 class InFlight:
-    """The one batch whose output is being acknowledged and whose input is then committed."""
+    """The one batch whose output is being acknowledged and whose input is then committed,
+    and the batch routed after it, whose output is on its way.
+
+    Both must be on the broker before this worker lets its partitions go (the revoke handler
+    waits for them): the next owner reads back what was written to skip it, and output
+    landing after that read would be written twice. Output given up on is purged from its
+    producer first.
+    """
 
     def __init__(self) -> None:
         self._task: asyncio.Future[None] | None = None
+        self._task_output: Output | None = None
+        self._routed: tuple[asyncio.Future[None], Output] | None = None
+
+    def routed(self, loop: asyncio.AbstractEventLoop, output: Output) -> asyncio.Future[None]:
+        """Start acknowledging a routed batch's output (in a thread); its future."""
+        delivered = loop.run_in_executor(None, output.deliver)
+        self._routed = (delivered, output)
+        return delivered
 
     def start(self, finish: Coroutine[Any, Any, None]) -> None:
         if self._task is not None:
             raise RuntimeError("a batch is still in flight")
         self._task = asyncio.ensure_future(finish)
+        if self._routed is not None:  # its delivery is the task's now
+            self._task_output = self._routed[1]
+            self._routed = None
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for the batch in flight to commit; its failure is raised (the worker stops
         and its input is read again). After `timeout`, cancel it rather than let it commit
-        late, for partitions that may have moved on (at least once: they are read again)."""
-        task = self._task
+        late, for partitions that may have moved on (at least once: they are read again),
+        and purge what its producer still holds."""
+        task, output = self._task, self._task_output
         if task is None:
             return
         done, _ = await asyncio.wait([task], timeout=timeout)  # several may wait: the revoke
         if self._task is task:  # handler and the loop
-            self._task = None
+            self._task = self._task_output = None
         if not done:
             task.cancel()
+            if output is not None:
+                output.purge()
             log.warning("the batch in flight took over %.0f s; cancelled, not committed", timeout)
             return
         if task.cancelled():  # by the other waiter's timeout: read again, not a failure here
             return
         task.result()
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait until the routed batch's output is acknowledged (or, after `timeout`, purged);
+        it is neither persisted nor committed: its raw records are read again."""
+        if self._routed is None:
+            return
+        delivered, output = self._routed
+        self._routed = None
+        done, _ = await asyncio.wait([delivered], timeout=timeout)
+        if not done:
+            output.purge()
+            log.warning("a routed batch was not acknowledged in %.0f s; purged", timeout)
+        elif delivered.exception() is not None:
+            log.warning("a routed batch failed (%s); it is read again", delivered.exception())
+
+
+def _remember_written(reader: DirectReader, dedups: dict[str, TableDedup], now_ms: int) -> None:
+    """Event ids of clean records the previous owner wrote past the committed offsets: into
+    the de-duplication table (it may have died before persisting them)."""
+    for (topic, partition), written in reader.written.items():
+        dedup = dedups[reader.type_of[topic]]
+        for offset, event_id in sorted(written.clean_ids.items()):
+            dedup.remember(event_id, partition, offset, now_ms)
 
 
 def _route(

@@ -1,7 +1,10 @@
 """One batch of raw records → clean, dead-letter or duplicate: the worker's unit of work.
 
 No Faust here: the worker hands over (key, value, partition, offset) tuples and a `Dedup`
-store, so the routing and counting are tested without a broker. Output goes through a
+store, so the routing and counting are tested without a broker. The outcome of raw partition
+p goes to partition p of clean/dlq/dup (not by key hash): the owner of raw p is then the only
+writer of those partitions, which is what lets its successor find what it wrote
+(streams/resume.py). Output goes through a
 confluent-kafka producer (one `produce()` call per record, ~2 µs, where Faust's own send is
 an await per record); a batch is done only when the broker acknowledged every output record
 (`Output.deliver`), so the worker acks its input after its output is safe (at-least-once).
@@ -182,6 +185,12 @@ class Output:
         if error is not None:
             self._errors.append(f"{message.topic()}: {error.str()}")
 
+    def purge(self) -> None:
+        """Drop what is not sent yet (a batch given up on: it is read again)."""
+        self.producer.purge()
+        self.producer.poll(0)  # serve the purged records' callbacks now: their errors are
+        self._errors = []  # not the next batch's
+
     def deliver(self, timeout: float = 60.0) -> None:
         """Block until every produced record is acknowledged; `DeliveryFailed` otherwise."""
         left = self.producer.flush(timeout)
@@ -228,10 +237,10 @@ class BatchProcessor:
                 if seen(result.event_id):
                     counts.duplicates += 1
                     headers = self._lineage(partition, offset, now_ms)
-                    produce(self.dup_topic, b"", record.key(), headers=headers)
+                    produce(self.dup_topic, b"", record.key(), partition, headers=headers)
                     continue
                 try:
-                    produce(clean_topic, result.value, result.event_id)
+                    produce(clean_topic, result.value, result.event_id, partition)
                 except KafkaException as error:
                     if error.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
                         raise
@@ -268,13 +277,13 @@ class BatchProcessor:
         headers = self._lineage(partition, offset, now_ms)
         headers += [("reason", code.encode()), ("detail", detail.encode())]
         try:
-            producer.produce(self.dlq_topic, value, record.key(), headers=headers)
+            producer.produce(self.dlq_topic, value, record.key(), partition, headers=headers)
         except KafkaException as error:
             if error.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
                 raise
             size = len(value or b"")
             headers += [("payload_omitted", str(size).encode())]
-            producer.produce(self.dlq_topic, b"", record.key(), headers=headers)
+            producer.produce(self.dlq_topic, b"", record.key(), partition, headers=headers)
 
     def _lineage(self, partition: int, offset: int, now_ms: int) -> Headers:
         return [

@@ -7,21 +7,25 @@ means raw.<type> partition p is ours. The records themselves are fetched with li
 batches — Faust's own fetcher hands messages to streams one await at a time and capped a
 worker at ~3-4k events/s, where this consumer reads ~500k msg/s from the same broker.
 Offsets are committed (group `<app id>-raw`, assign mode) only after a batch's output was
-acknowledged: at-least-once, as before.
+acknowledged; on every assignment the outcomes already written past the committed offsets
+are read back (streams/resume.py) and those records are not routed again: exactly once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 import faust
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from govpulse.monitoring import metrics
-from govpulse.offsets import position
+from govpulse.offsets import Ends, position
 from govpulse.schemas import catalog
+from govpulse.streams.resume import TailReader, Written, describe
 
+log = logging.getLogger("govpulse.streams")
 Owned = frozenset[tuple[str, int]]
 
 
@@ -34,7 +38,11 @@ class DirectReader:
         bootstrap: str,
         event_types: tuple[str, ...],
         security: dict[str, Any],
+        writer_schema: Any,
+        margin: int,
     ) -> None:
+        """`writer_schema`: schema id → parsed schema (for the clean records read back);
+        `margin`: the most raw offsets of one partition a batch can hold (the batch size)."""
         self.app = app
         self.raw_of_changelog = {
             f"{app.conf.id}-dedup-{t}-changelog": catalog.raw_topic(t) for t in event_types
@@ -50,8 +58,13 @@ class DirectReader:
                 **security,
             }
         )
+        self.tails = TailReader(bootstrap, f"{app.conf.id}-resume", security, writer_schema)
+        self.margin = margin
+        self.type_of = {catalog.raw_topic(t): t for t in event_types}
         self.owned: Owned = frozenset()
         self._committed: dict[tuple[str, int], int] = {}  # committed offset of owned partitions
+        # per owned partition: raw offsets whose outcome the previous owner wrote already
+        self.written: dict[tuple[str, int], Written] = {}
 
     def wanted(self) -> Owned:
         """The raw partitions this worker owns now; none while Faust rebalances or recovers."""
@@ -76,14 +89,43 @@ class DirectReader:
                     raise KafkaException(tp.error)  # days of raw past the dedup window
                 if tp.offset < 0:
                     tp.offset = OFFSET_BEGINNING
+            ends = self.tails.ends({self.type_of[tp.topic] for tp in committed})
+            self.written = {(tp.topic, tp.partition): self._written(tp, ends) for tp in committed}
             self.consumer.assign(committed)
             self._committed = {(tp.topic, tp.partition): tp.offset for tp in committed}
+            if found := describe(self.written.items()):
+                log.info("outcomes already written, not routed again: %s", found)
         else:
             self.consumer.unassign()
             self._committed = {}
+            self.written = {}
         self._forget_lag(self.owned - wanted)
         self.owned = wanted
         return True
+
+    def _written(self, tp: TopicPartition, ends: Ends) -> Written:
+        """What was written for this raw partition past its committed offset (from its low
+        watermark when nothing was committed: a worker may have died before its first commit)."""
+        start = tp.offset
+        if start < 0:
+            start, _ = self.consumer.get_watermark_offsets(tp, timeout=30)
+        event_type = self.type_of[tp.topic]
+        return self.tails.written(event_type, tp.partition, start, self.margin, ends)
+
+    def unwritten(self, messages: list[Message]) -> list[Message]:
+        """`messages` without those whose outcome the previous owner wrote already."""
+        if not any(self.written.values()):
+            return messages
+        kept = []
+        for message in messages:
+            topic, partition, offset = position(message)
+            written = self.written.get((topic, partition))
+            if written and offset in written.offsets:
+                written.offsets.discard(offset)
+                metrics.STREAMS_RESUME_SKIPPED.labels(self.type_of[topic]).inc()
+                continue
+            kept.append(message)
+        return kept
 
     def take(self, max_messages: int, within_s: float) -> list[Message]:
         """Up to `max_messages`; waits up to `within_s` only when there is no backlog."""
@@ -132,6 +174,8 @@ class DirectReader:
         self._forget_lag(self.owned)
         self.owned = frozenset()
         self._committed = {}
+        self.written = {}
 
     def close(self) -> None:
         self.consumer.close()
+        self.tails.close()
