@@ -7,6 +7,9 @@ process (sink + dashboard) is the only caller with a chdb DSN.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +34,6 @@ def served_engine_url(dsn: str, port: int) -> str | None:
     The endpoint names the directory it serves, so another stack's serve on the same port
     is never mistaken for this one.
     """
-    import os
     import urllib.request
 
     path = chdb_directory(dsn)
@@ -46,6 +48,33 @@ def served_engine_url(dsn: str, port: int) -> str | None:
     return url if served == os.path.realpath(path) else None
 
 
+SERVE_MARKER = "govpulse-serve.json"  # in the engine directory while serve shares it
+
+
+def mark_served(directory: str, port: int) -> Path:
+    """Record that `govpulse serve` (this process) shares this engine directory on `port`.
+
+    Left behind when serve is killed: a `govpulse sink` started meanwhile then waits for
+    serve to come back instead of opening the directory itself (it would keep serve out).
+    """
+    marker = Path(directory) / SERVE_MARKER
+    marker.write_text(json.dumps({"pid": os.getpid(), "http_port": port}))
+    return marker
+
+
+def serve_marker(dsn: str) -> dict[str, int] | None:
+    """What the last `govpulse serve` of this chdb DSN's directory recorded, if it shares it
+    and was not stopped cleanly; None otherwise (or for a server DSN)."""
+    path = chdb_directory(dsn)
+    if not path:
+        return None
+    try:
+        found = json.loads((Path(path) / SERVE_MARKER).read_text())
+        return {"pid": int(found["pid"]), "http_port": int(found["http_port"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def make_client(dsn: str | None = None, **kwargs: Any) -> Client:
     """A clickhouse-connect client for `dsn` (default: GOVPULSE_CLICKHOUSE_DSN)."""
     dsn = dsn or get_settings().clickhouse_dsn
@@ -54,8 +83,6 @@ def make_client(dsn: str | None = None, **kwargs: Any) -> Client:
         path = chdb_directory(dsn)
         if not path:
             raise SettingsError(f"GOVPULSE_CLICKHOUSE_DSN={dsn!r}: chdb DSN needs a directory")
-        from pathlib import Path
-
         Path(path).mkdir(parents=True, exist_ok=True)
     try:
         return clickhouse_connect.get_client(dsn=dsn, **kwargs)

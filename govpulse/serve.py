@@ -15,10 +15,11 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
-from govpulse.clickhouse import chdb_directory, make_client
+from govpulse.clickhouse import chdb_directory, make_client, mark_served
 from govpulse.settings import Settings, SettingsError
 from govpulse.topics import ensure_topics
 
@@ -56,6 +57,7 @@ def build(
     engine_dir = chdb_directory(settings.clickhouse_dsn) or ""  # "": not an embedded engine
     http_port = settings.clickhouse_http_port if engine_dir else 0
     runners = []
+    markers: list[Path] = []
 
     async def start_clickhouse_http(_: web.Application) -> None:
         from govpulse.embedded import clickhouse_http
@@ -67,11 +69,14 @@ def build(
                 f"GOVPULSE_CLICKHOUSE_HTTP_PORT={http_port}: cannot listen ({exc}); "
                 "choose another port or 0 for none"
             ) from None
+        markers.append(mark_served(engine_dir, http_port))
         echo(f"embedded ClickHouse over HTTP: http://127.0.0.1:{http_port}")
 
     async def stop_clickhouse_http(_: web.Application) -> None:
         for runner in runners:
             await runner.cleanup()
+        for marker in markers:  # stopped cleanly: a sink may open the directory itself
+            marker.unlink(missing_ok=True)
 
     async def stop_sink(_: web.Application) -> None:
         stop.set()
