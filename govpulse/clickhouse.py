@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from govpulse import dedup_log_repair
 from govpulse.settings import SettingsError, get_settings
 
 
@@ -84,6 +85,8 @@ def make_client(dsn: str | None = None, **kwargs: Any) -> Client:
         if not path:
             raise SettingsError(f"GOVPULSE_CLICKHOUSE_DSN={dsn!r}: chdb DSN needs a directory")
         Path(path).mkdir(parents=True, exist_ok=True)
+        # before the engine opens it: a replayed insert must reach every view it missed
+        dedup_log_repair.repair(path)
     try:
         return clickhouse_connect.get_client(dsn=dsn, **kwargs)
     except Exception as exc:  # connection refused, bad credentials, bad path …
