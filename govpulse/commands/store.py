@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import click
@@ -16,25 +17,50 @@ _TTL_HELP = (
 _DLQ_TTL_HELP = "Days dead-letter rows are kept."
 
 
-def _reachable_dsn(dsn: str, command: str) -> str:
-    """`dsn`, or the ClickHouse HTTP URL a running `govpulse serve` offers for its directory."""
-    from govpulse.clickhouse import served_engine_url
+def _reachable_dsn(dsn: str, command: str, wait_for_serve: bool = False) -> str:
+    """`dsn`, or the ClickHouse HTTP URL a running `govpulse serve` offers for its directory.
+
+    `wait_for_serve`: when serve shared this directory and did not stop cleanly (killed, or
+    still starting), wait for it rather than open the directory here — a long-lived process
+    holding it would keep serve from coming back.
+    """
+    from govpulse.clickhouse import serve_marker, served_engine_url
     from govpulse.settings import get_settings
 
-    if url := served_engine_url(dsn, get_settings().clickhouse_http_port):
-        click.echo(
-            f"govpulse {command}: the store is open in `govpulse serve`; using {url}", err=True
-        )
-        return url
-    return dsn
+    port = get_settings().clickhouse_http_port
+    waited_since = time.monotonic()
+    told = 0.0
+    while True:
+        marker = serve_marker(dsn)
+        ports = [marker["http_port"]] if marker else []
+        for each in dict.fromkeys([*ports, port]):
+            if url := served_engine_url(dsn, each):
+                click.echo(
+                    f"govpulse {command}: the store is open in `govpulse serve`; using {url}",
+                    err=True,
+                )
+                return url
+        if not (wait_for_serve and marker):
+            return dsn
+        if time.monotonic() - told >= 10:
+            told = time.monotonic()
+            click.echo(
+                f"govpulse {command}: waiting for `govpulse serve` (pid {marker['pid']}) to "
+                f"offer {dsn} on :{marker['http_port']} ({time.monotonic() - waited_since:.0f} s "
+                "so far); it shares this store and was not stopped cleanly. Start it, or "
+                "remove the govpulse-serve.json in that directory to let this command open "
+                "the store itself.",
+                err=True,
+            )
+        time.sleep(0.5)
 
 
-def _client(dsn: str, command: str) -> Any:
+def _client(dsn: str, command: str, wait_for_serve: bool = False) -> Any:
     """A ClickHouse client, or exit 2 with the DSN setting named (see `_reachable_dsn`)."""
     from govpulse.clickhouse import make_client
     from govpulse.settings import SettingsError
 
-    dsn = _reachable_dsn(dsn, command)
+    dsn = _reachable_dsn(dsn, command, wait_for_serve)
     try:
         return make_client(dsn)
     except SettingsError as exc:
@@ -170,7 +196,7 @@ def sink(
     chosen = types
     configure_logging(settings.log_level)
     dsn = _reachable_dsn(clickhouse_dsn or settings.clickhouse_dsn, "sink")
-    client = _client(dsn, "sink")
+    client = _client(dsn, "sink", wait_for_serve=True)
     for name in _migrate(client, raw_ttl_days, dead_letter_ttl_days, "sink"):
         click.echo(f"applied migration {name}", err=True)
     try:
@@ -240,13 +266,18 @@ def audit(
     as_json: bool,
     clickhouse_dsn: str | None,
 ) -> None:
-    """Reconcile every type: produced = clean + dead-lettered + duplicates; ClickHouse = clean.
+    """Reconcile every type: produced = clean + dead-lettered + duplicates; each stored once.
 
-    Reads the raw/clean/dlq/dup topics (counting distinct raw records, so the stream
-    processor's at-least-once replays balance) and ClickHouse. Clean records ClickHouse refused
+    Reads the raw/clean/dlq/dup topics (outcomes per distinct raw record) and ClickHouse, and
+    checks: clean.* and dlq.* hold one record per raw record; events_<type> holds one row per
+    distinct event id, as many as clean.<type> has; dead_letters one row per raw record; every
+    rollup (activity_minute, the per-type, hourly and daily ones) counts, per minute, hour or
+    day of occurred_at, what its events table holds. Clean records ClickHouse refused
     (dead_letters, reason store_rejected) count as stored; events that passed the events
     tables' retention (their TTL) since they were stored count as aged out, on neither side.
-    Dead letters are listed by reason with --json. Exits 1 on any mismatch.
+    --since/--until select raw records by broker time, and rollup buckets by occurred_at.
+    Dead letters are listed by reason, rollups with their figures, with --json. Exits 1 on
+    any mismatch.
 
     The embedded broker starts empty on every `govpulse up`, while ClickHouse keeps the rows
     of earlier runs under the same offsets: there, audit with --since the current start.
@@ -272,10 +303,11 @@ def audit(
     deadline = time.monotonic() + wait
     try:
         retention = [reconcile.retention_days(client, t) for t in chosen]
+        stored = reconcile.clickhouse_side(client, start, end)
         while True:
             results = reconcile.audit(
                 settings.bootstrap_servers,
-                lambda t, r, kept: reconcile.stored_counts(client, t, r, kept),
+                stored,
                 schemas,
                 chosen,
                 start,

@@ -2,22 +2,28 @@
 
 One broker, one stream worker and one `govpulse sink` for the module, all as child processes;
 the sink owns its own chdb directory, so ClickHouse is read after it stopped — by
-`govpulse audit` itself (its JSON carries the ClickHouse counts).
+`govpulse audit` itself (its JSON carries the ClickHouse counts). Tests that damage the store
+do it on a copy of that directory, from a child process (a directory opens in one process).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from govpulse.clickhouse import chdb_directory
 from govpulse.embedded.broker import EmbeddedBroker
 from govpulse.embedded.process import free_port
 from govpulse.producers.defects import Defect, Outcome
 from govpulse.schemas import catalog
+from govpulse.sinks.dead_letters import STORE_REJECTED
 from tests.support.pipeline import GOVPULSE, Child, audit, routed, sink_caught_up, wait_until
 
 pytestmark = pytest.mark.integration
@@ -79,10 +85,18 @@ def test_audit_balances_and_clickhouse_holds_each_clean_event_once(pipeline):
         assert counts["dead_lettered"] == expected(report, event_type, Outcome.DEAD_LETTER)
         assert counts["duplicates"] == report["by_type"][event_type]["defects"].get("duplicate", 0)
         assert counts["clean"] + counts["dead_lettered"] + counts["duplicates"] == sent
-        # ClickHouse distinct event ids = rows = clean events
+        # ClickHouse distinct event ids = rows = clean events, each written once
         assert counts["stored_ids"] == counts["stored_rows"] == counts["clean"] > 0
+        assert counts["clean_records"] == counts["clean_ids"] == counts["clean"]
         assert counts["stored_dead_letters"] == counts["dead_lettered"]
         assert counts["stored_dead_letter_rows"] == counts["dead_letter_records"] > 0
+        # every rollup (minute, hour and day tiers) counts what events_<type> holds
+        rollups = counts["rollups"]
+        assert {r["grain"] for r in rollups} == {"minute", "hour", "day"}, event_type
+        assert counts["rollups_off"] == 0
+        assert all(
+            r["rollup_events"] == r["table_events"] == counts["stored_rows"] for r in rollups
+        )
     assert "MISMATCH" not in stderr
 
 
@@ -116,7 +130,88 @@ def test_audit_of_a_time_range_before_any_traffic_is_empty_and_balanced(pipeline
             assert counts[name] == expected[name], (event_type, name)
 
 
+def store_copy(env: dict[str, str], destination: Path) -> dict[str, str]:
+    """The env of `govpulse audit` on a copy of the pipeline's store, to damage it freely."""
+    source = chdb_directory(env["GOVPULSE_CLICKHOUSE_DSN"])
+    assert source
+    shutil.copytree(source, destination, symlinks=True)  # its links are relative, inside it
+    return {**env, "GOVPULSE_CLICKHOUSE_DSN": f"chdb://{destination}"}
+
+
+_RUN_SQL = """
+import json, sys
+from govpulse.clickhouse import make_client
+client = make_client(sys.argv[1])
+print(json.dumps([client.query(sql).result_rows for sql in sys.argv[2:]]))
+"""
+
+
+def run_sql(env: dict[str, str], *statements: str) -> list[list]:
+    """The rows each statement returns, run on the env's store by a child process."""
+    run = subprocess.run(
+        [sys.executable, "-c", _RUN_SQL, env["GOVPULSE_CLICKHOUSE_DSN"], *statements],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout)
+
+
+def test_a_row_and_a_dead_letter_stored_twice_fail_the_audit_naming_their_table(pipeline, tmp_path):
+    """As a sink writing a batch twice would: the rollups count the copy too, so only the
+    rows-per-id checks can see it."""
+    _, env, _, _, _ = pipeline
+    env = store_copy(env, tmp_path / "clickhouse")
+    run_sql(
+        env,
+        "INSERT INTO events_complaint SELECT * FROM events_complaint LIMIT 1 "
+        "SETTINGS insert_deduplicate = 0",
+        "INSERT INTO dead_letters SELECT * FROM dead_letters WHERE event_type = 'complaint' "
+        f"AND reason != '{STORE_REJECTED}' LIMIT 1 SETTINGS insert_deduplicate = 0",
+    )
+    code, result, stderr = audit(env, "--types", "complaint")
+    assert code == 1, stderr
+    counts = result["types"]["complaint"]
+    ids, positions = counts["stored_ids"], counts["stored_dead_letters"]
+    assert (
+        f"events_complaint holds {ids + 1:,} rows for {ids:,} distinct event ids in "
+        "all of raw.complaint: 1 row stored twice"
+    ) in counts["problems"]
+    assert (
+        f"dead_letters holds {positions + 1:,} rows for {positions:,} raw positions in "
+        "all of raw.complaint: 1 dead letter stored twice"
+    ) in counts["problems"]
+    assert counts["rollups_off"] == 0
+    assert "complaint: events_complaint holds" in stderr and "MISMATCH" in stderr
+
+
+def test_a_rollup_block_lost_fails_the_audit_naming_the_rollup_and_the_minute(pipeline, tmp_path):
+    _, env, _, _, _ = pipeline
+    env = store_copy(env, tmp_path / "clickhouse")
+    [[(minute, events)]] = run_sql(
+        env,
+        "SELECT toUnixTimestamp(minute), sum(events) FROM activity_minute "
+        "WHERE event_type = 'complaint' GROUP BY minute ORDER BY minute LIMIT 1",
+    )
+    run_sql(
+        env,
+        "ALTER TABLE activity_minute DELETE WHERE event_type = 'complaint' "
+        f"AND minute = toDateTime({minute:d}) SETTINGS mutations_sync = 2",
+    )
+    code, result, stderr = audit(env, "--types", "complaint")
+    assert code == 1, stderr
+    counts = result["types"]["complaint"]
+    label = f"{datetime.fromtimestamp(minute, UTC):%Y-%m-%d %H:%M} UTC"
+    assert (
+        f"activity_minute counts 0 complaint events in {label}, events_complaint holds "
+        f"{events:,}: {events:,} missing"
+    ) in counts["problems"]
+    assert [r["table"] for r in counts["rollups"] if r["differing"]] == ["activity_minute"]
+    assert not any("stored twice" in problem for problem in counts["problems"])
+    assert f"complaint: activity_minute counts 0 complaint events in {label}" in stderr
+
+
 def test_audit_exits_non_zero_naming_what_does_not_balance(pipeline):
+    """Last in the module: it produces records the stopped sink never stores."""
     broker, env, _, _, worker = pipeline
     assert worker.proc.poll() is None  # the stream worker still runs; the sink does not
     before = routed(broker.bootstrap)

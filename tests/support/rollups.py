@@ -1,10 +1,11 @@
-"""Rows of events_<type> against the events counted in activity_minute (not a test module)."""
+"""Rollups against the events tables they are filled from (not a test module)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from govpulse.schemas.catalog import EVENT_TYPES
+from govpulse.sinks.audit import rollup_counts, rollup_problems, rollup_views
 from govpulse.sinks.columns import table_for
 
 
@@ -20,3 +21,18 @@ def rollup_gaps(client: Any) -> dict[str, tuple[int, int]]:
         if rows != counted:
             gaps[event_type] = (rows, counted)
     return gaps
+
+
+def rollup_differences(client: Any) -> dict[str, list[str]]:
+    """Per type, the audit's problems with every rollup filled from its events table (all of
+    them, all their buckets), where there are any."""
+    found = rollup_views(client)
+    problems = {
+        event_type: [
+            line
+            for count in rollup_counts(client, rollups.views)
+            for line in rollup_problems(count, event_type)
+        ]
+        for event_type, rollups in found.items()
+    }
+    return {event_type: lines for event_type, lines in problems.items() if lines}
