@@ -36,6 +36,17 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether an HTTP endpoint answers `url` (any status but a connection error)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def port_in_use(host: str, port: int) -> bool:
     """True if something already listens on host:port (so our service would fail to bind)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -119,3 +119,20 @@ def record_counts(bootstrap: str, topics: Sequence[str], timeout: float = 30.0) 
     for (topic, _), (low, end) in topic_ends(bootstrap, topics, timeout).items():
         counts[topic] += end - low
     return counts
+
+
+def committed_at_ends(
+    bootstrap: str, group: str, topics: Sequence[str], timeout: float = 10.0
+) -> bool:
+    """Whether consumer group `group` committed every non-empty partition of `topics` at its
+    true end: everything there was consumed and acknowledged (a stage caught up)."""
+    ends = {key: end for key, (_low, end) in topic_ends(bootstrap, topics, timeout).items()}
+    ends = {key: end for key, end in ends.items() if end > 0}
+    if not ends:
+        return True
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    try:
+        found = consumer.committed([TopicPartition(t, p) for t, p in ends], timeout)
+    finally:
+        consumer.close()
+    return all(ends[(tp.topic, tp.partition)] == tp.offset for tp in found)

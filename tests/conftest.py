@@ -27,6 +27,7 @@ from tests.support.pipeline import FAST_GROUPS
 LONGEST_FIRST = (
     "tests/sinks/test_sink.py",
     "tests/pipeline/test_alerting.py",
+    "tests/pipeline/test_kill_loop.py",
     "tests/streams/test_app.py",
     "tests/pipeline/test_scale_out.py",
     "tests/sinks/test_audit.py",

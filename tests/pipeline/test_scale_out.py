@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from govpulse.clickhouse import make_client
-from govpulse.embedded.process import free_port
+from govpulse.embedded.process import answers, free_port
 from govpulse.monitoring.scrape import sample_total
 from tests.support.pipeline import GOVPULSE, wait_until
 from tests.support.rollups import rollup_gaps
@@ -35,14 +34,6 @@ def start(args: list[str], env: dict[str, str], log: Path, **extra: str) -> subp
 
 def metric(port: int, name: str) -> float:
     return sample_total(f"http://127.0.0.1:{port}/metrics", name)
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def test_two_workers_and_two_sinks_survive_losing_one_of_each(isolated_pipeline, tmp_path):

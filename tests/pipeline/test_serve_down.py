@@ -7,23 +7,14 @@ opened it while serve was down (killed, restarting) would keep serve from coming
 from __future__ import annotations
 
 import signal
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from govpulse.embedded.process import free_port
+from govpulse.embedded.process import answers, free_port
 from tests.support.pipeline import Child, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def test_a_sink_started_while_serve_is_down_waits_and_serve_comes_back(

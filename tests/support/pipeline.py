@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from govpulse.offsets import record_counts, topic_ends
+from govpulse.offsets import committed_at_ends, record_counts
 from govpulse.schemas import catalog
 
 GOVPULSE = [sys.executable, "-m", "govpulse"]
@@ -67,13 +67,5 @@ def audit(env: dict[str, str], *args: str) -> tuple[int, dict, str]:
 
 
 def sink_caught_up(bootstrap: str) -> bool:
-    from confluent_kafka import Consumer, TopicPartition
-
     topics = [f"{stage}.{t}" for stage in ("clean", "dlq") for t in TYPES]
-    ends = {k: end for k, (_low, end) in topic_ends(bootstrap, topics).items() if end > 0}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "govpulse-sink"})
-    try:
-        found = consumer.committed([TopicPartition(t, p) for t, p in ends], 10)
-    finally:
-        consumer.close()
-    return all(ends[(tp.topic, tp.partition)] == tp.offset for tp in found)
+    return committed_at_ends(bootstrap, "govpulse-sink", topics)
