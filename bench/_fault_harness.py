@@ -445,18 +445,22 @@ class _FaultLoop:
                 self.say(f"{member.name} moved no records {since:.0f} s after its (re)start")
 
     def kills(self, traffic: bool) -> None:
-        """Due kills, each on a victim that serves (else the kill waits for it); after the
+        """Due kills, each on a victim that serves: the planned one, else another of its kind
+        (a worker for a worker), else any (the kill waits while none serves); after the
         traffic none: a restart would have nothing to move, no resume to measure."""
         while self.todo and self.pipe.elapsed() >= self.todo[0].planned_s:
             kill = self.todo[0]
-            member = self.pipe.members[kill.victim]
             if not traffic:
                 self.result.skipped.append(self.todo.pop(0))
                 kill.note = "due after the traffic ended"
                 self.say(f"kill of {kill.victim} skipped: {kill.note}")
                 continue
-            if not member.serving or member.proc is None or not member.running():
+            member = self._serving_victim(kill.victim)
+            if member is None:
                 return
+            if member.name != kill.victim:
+                kill.note = f"instead of {kill.victim}, still restarting"
+                kill.victim = member.name
             self.todo.pop(0)
             kill.pid, kill.at_s = member.proc.pid, self.pipe.elapsed()
             member.proc.kill()
@@ -466,6 +470,17 @@ class _FaultLoop:
             self.pending = [p for p in self.pending if p.member is not member]
             self.pending.append(_Pending(member, kill, now, now + kill.pause_s))
             self.say(f"SIGKILL {kill.victim} (pid {kill.pid}); restart in {kill.pause_s:g} s")
+
+    def _serving_victim(self, planned: str) -> Member | None:
+        members = self.pipe.members
+        kind = members[planned].kind
+        order = [planned] + [n for n, m in members.items() if m.kind == kind and n != planned]
+        order += [n for n in members if n not in order]
+        for name in order:
+            member = members[name]
+            if member.serving and member.proc is not None and member.running():
+                return member
+        return None
 
     def status(self) -> None:
         if self.pipe.elapsed() < self.next_status:
