@@ -98,11 +98,16 @@ class TableDedup:
         return persist
 
     def rebuild(self) -> None:
-        """The index from the table's entries (after Faust recovered them from the changelog)."""
+        """The index from the table's entries (after Faust recovered them from the changelog),
+        and the ids remembered but not persisted yet: Faust ends the recovery before it calls
+        this, so the worker may already have remembered the ids its predecessor wrote past
+        the commit (streams/resume.py) — dropping them would let their duplicates through."""
         index: dict[str, int] = {}
         for value in self.table.data.values():
             first_seen, *ids = _text(value).split("\n")
             index.update(dict.fromkeys(ids, int(first_seen)))
+        for _, ids in self._pending.values():
+            index.update({event_id: self.index.get(event_id, 0) for event_id in ids})
         self.index = index
 
     def prune(self, now_ms: int) -> int:

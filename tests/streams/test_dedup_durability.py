@@ -55,3 +55,14 @@ def test_ids_of_a_batch_in_flight_survive_a_recovery_that_rebuilds_the_index():
     assert not dedup.seen("a")
     persist()
     assert dedup.seen("a")
+
+
+def test_ids_remembered_before_the_index_is_rebuilt_stay_seen():
+    """Faust ends a recovery before it calls `rebuild`: the ids a worker remembered meanwhile
+    (those its predecessor wrote past the commit, read back) must not be dropped by it."""
+    table = _Table()
+    table.data[b"2:0:0"] = b"5\nold"
+    dedup = TableDedup(table, window_ms=60_000)
+    dedup.remember("written-by-predecessor", partition=2, offset=40, now_ms=9)
+    dedup.rebuild()
+    assert dedup.seen("old") and dedup.seen("written-by-predecessor")
