@@ -2,7 +2,8 @@
 
 Starts its own embedded broker and registry, fills every clean.<type> topic with realistic
 clean records (the simulator's traffic run through the real transform, framed under the
-registered clean schemas; a pool of unique records is repeated to reach --events), then runs
+registered clean schemas; a pool of unique records is repeated to reach --events, each repeat
+under a new event id — the sink stores an event id once — unless `--repeat-ids`), then runs
 one `Sink` in this process on a fresh chdb directory and times it from its first consumed
 record until ClickHouse holds every row. Prints one JSON object; `--profile` also prints a
 pyinstrument profile of the sink loop to stderr. `--drop-views` / `--table-setting` measure
@@ -23,17 +24,41 @@ from bench._stack import add_what_if_options, apply_what_if, embedded_stack
 from bench.host import host_facts, peak_rss_mb
 
 
-def _prefill_in_child(bootstrap: str, registry_url: str, pool: int, events: int) -> dict:
+def distinct_events(records: dict[str, list[tuple[bytes, bytes]]], events: int) -> dict:
+    """`events` records cycling through `records` (type → [(key, value)]), each repeat under a
+    new event id (the key, and the envelope's first field: 36 characters, replaced in place)."""
+    import uuid
+
+    flat = [(t, k, v) for t, items in records.items() for k, v in items]
+    out: dict[str, list[tuple[bytes, bytes]]] = {t: [] for t in records}
+    for i in range(events):
+        event_type, key, value = flat[i % len(flat)]
+        if i >= len(flat):
+            start = value.index(key)  # the id as the body holds it, right after its length
+            key = str(uuid.uuid4()).encode()
+            value = value[:start] + key + value[start + len(key) :]
+        out[event_type].append((key, value))
+    return out
+
+
+def _prefill_in_child(
+    bootstrap: str, registry_url: str, pool: int, events: int, repeat_ids: bool
+) -> dict:
     """Generate and produce in a child process, so peak RSS here is the sink's (and chdb's)."""
     code = (
         "import json, sys\n"
+        "from bench.sink import distinct_events\n"
         "from tests.support.samples import clean_records, prefill\n"
         "bootstrap, url, pool, events = sys.argv[1], sys.argv[2], int(sys.argv[3]), "
         "int(sys.argv[4])\n"
-        "print(json.dumps(prefill(bootstrap, url, clean_records(min(pool, events)), events)))\n"
+        "records = clean_records(min(pool, events))\n"
+        "if sys.argv[5] != 'repeat':\n"
+        "    records = distinct_events(records, events)\n"
+        "print(json.dumps(prefill(bootstrap, url, records, events)))\n"
     )
+    mode = "repeat" if repeat_ids else "distinct"
     run = subprocess.run(
-        [sys.executable, "-c", code, bootstrap, registry_url, str(pool), str(events)],
+        [sys.executable, "-c", code, bootstrap, registry_url, str(pool), str(events), mode],
         capture_output=True,
         text=True,
         check=True,
@@ -56,6 +81,12 @@ def main() -> None:
     )
     parser.add_argument("--max-wait-ms", type=int, default=None)
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile to stderr")
+    parser.add_argument(
+        "--repeat-ids",
+        action="store_true",
+        help="repeat the pool with its event ids: every record past --pool is a duplicate the "
+        "sink drops (measures the drop path)",
+    )
     add_what_if_options(parser)
     args = parser.parse_args()
     host = host_facts()  # before the run's own load
@@ -70,7 +101,9 @@ def main() -> None:
     with embedded_stack() as (broker, registry), tempfile.TemporaryDirectory() as store:
         ensure_topics(broker.bootstrap, args.partitions)
         started = time.perf_counter()
-        counts = _prefill_in_child(broker.bootstrap, registry.url, args.pool, args.events)
+        counts = _prefill_in_child(
+            broker.bootstrap, registry.url, args.pool, args.events, args.repeat_ids
+        )
         prefill_s = time.perf_counter() - started
         client = make_client(f"chdb://{store}")
         threads = args.insert_threads or get_settings().sink_insert_threads
@@ -94,7 +127,7 @@ def main() -> None:
             profiler = Profiler()
             profiler.start()
         started, cpu = time.perf_counter(), time.process_time()
-        while sink.stats.rows_total < args.events:
+        while sink.stats.rows_total + sink.stats.duplicates_dropped < args.events:
             sink.poll_once()
             if time.perf_counter() - started > 600:
                 break
@@ -117,6 +150,10 @@ def main() -> None:
                 "host": host,
                 "rows": sink.stats.rows_total,
                 "rows_per_s": round(sink.stats.rows_total / seconds),
+                "records_per_s": round(
+                    (sink.stats.rows_total + sink.stats.duplicates_dropped) / seconds
+                ),
+                "duplicates_dropped": sink.stats.duplicates_dropped,
                 "seconds": round(seconds, 3),
                 "cpu_seconds": round(cpu_s, 3),
                 "insert_seconds": round(insert_s, 3),
@@ -126,7 +163,7 @@ def main() -> None:
                 "insert_threads": threads,
                 "what_if": changed,
                 "stored_per_type": stored,
-                "all_stored": sum(stored.values()) == args.events,
+                "all_stored": sum(stored.values()) + sink.stats.duplicates_dropped == args.events,
                 "prefill_seconds": round(prefill_s, 1),
                 "peak_rss_mb": peak_rss_mb(),
             }

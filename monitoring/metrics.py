@@ -125,6 +125,13 @@ SINK_INSERT_FAILURES = Counter(
     "Inserts given up (at a revoke or close), or failing through another 8 attempts in a row; "
     "offsets stay uncommitted and the batch is replayed.",
 )
+SINK_DUPLICATES_DROPPED = Counter(
+    "govpulse_sink_duplicates_dropped_total",
+    "Clean records left out of an acknowledged insert because their event_id was already in "
+    "events_<type> or earlier in the same insert (an agency's copy that reached another raw "
+    "partition); a replayed insert leaves out, and counts, the same records again.",
+    ["event_type"],
+)
 SINK_BATCH_ROWS = Histogram(
     "govpulse_sink_batch_rows", "Rows in one insert batch.", buckets=BATCH_BUCKETS
 )

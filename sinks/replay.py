@@ -5,8 +5,10 @@ block and a rollup does not. The insert's token names every range it held
 (`<table>|topic:partition:first-last,…`), so the next owner of any of those partitions can
 rebuild the same block — its own replayed batch, the other ranges read back by offset — and
 insert it under the same token: tables that hold the block drop it, tables that missed it
-get it. Rebuilding needs exactly those offsets; when Kafka no longer has them (retention),
-`RangeUnavailable` sends the caller back to the older "is the first record stored?" check.
+get it. Rebuilding needs exactly those offsets, and leaving out exactly the records the
+original left out as duplicate events (recorded with its ranges: sinks/writer.py); when Kafka
+no longer has them (retention), `RangeUnavailable` sends the caller back to the older "is the
+first record stored?" check.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ closes it) or `close()`.
 A flush cycle starts when `max_rows` records are held or the oldest waited `max_wait_ms`; it
 inserts one block per table (each clean topic's partitions into `events_<type>`, every
 dead-letter partition into `dead_letters`) and, once ClickHouse acknowledged a block, the
-consumer commits its offsets (last + 1) — never more. Before inserting, the writer records the
-offset ranges in `sink_batches` with their insert's token; after a crash between insert and
+consumer commits its offsets (last + 1) — never more. A clean record whose event_id is already
+stored, or earlier in the same insert, is left out (one event reaching two raw partitions: see
+sinks/writer.py). Before inserting, the writer records the offset ranges in `sink_batches` with
+their insert's token (and which records it left out); after a crash between insert and
 commit, the next owner of a partition cuts its first batches at exactly those offsets and
 inserts the original insert again, whole, under its token (sinks/replay.py): ClickHouse drops
 it where it landed and fills in where a crash cut it short (a rollup view not yet written).
@@ -70,6 +72,7 @@ class SinkStats:
     replays_reinserted: int  # interrupted inserts re-inserted whole under their token
     failures: int  # failed attempts (inserts, intents, look-ups)
     refused: int  # rows ClickHouse refused for their content, dead-lettered (sinks/isolate.py)
+    duplicates_dropped: int  # clean records not inserted: their event_id was stored already
     lag: int  # records not yet committed, over assigned partitions
     paused: bool
     assigned: int
@@ -183,6 +186,7 @@ class Sink:
             replays_reinserted=w.replays_reinserted,
             failures=w.failures,
             refused=w.refused,
+            duplicates_dropped=w.duplicates_dropped,
             lag=self._lag,
             paused=self._paused,
             assigned=len(self._assigned),

@@ -20,6 +20,37 @@ insert costs ClickHouse far more than its rows (every materialized view writes a
 the cycle's wall time — the sink's share of freshness — is the slowest table's, not the sum
 (bench/e2e at 5k events/s, runs paired in one window: p99 1.52 s with one connection, 0.76 s
 with four; on a busier host later, 1.52–2.49 s against 1.58–1.60 s).
+
+Each event_id is stored once (issue 18: agencies' Kafka clients partition differently, so one
+event can reach two raw partitions, and the stream workers de-duplicate per partition). Before
+a FRESH insert of a clean group, the writer drops the records whose event_id is earlier in the
+same insert (token order) or already in `events_<type>` (one look-up per table and cycle,
+`SinkStore.stored_event_ids`, on that table's connection, the tables concurrently). Records of
+the same table's re-inserts in the cycle count as earlier: they are inserted whatever happens.
+
+A re-insert under a replay token must be the original insert again, row for row: a view that
+missed the block gets the re-insert's rows, a table that has it drops the re-insert by its
+token whatever rows it holds. So the re-insert is never filtered against the table: the
+original's own rows are there by then, and filtering would leave them out of the views that
+missed them. Instead each fresh insert's decision is recorded: the positions it leaves out (in
+token order, over its ranges' records) go into `sink_batches` in the same block as its ranges
+(`SinkStore.write_intents`), before the insert. A re-insert reads its ranges back, looks the
+positions up by its token (`SinkStore.recorded_drops`) and leaves out exactly those; ranges
+recorded without them (before this, or by an insert that dropped nothing) drop nothing, as
+their insert did not. When the ranges cannot be rebuilt, the fallback inserts what is not
+stored as a fresh insert, filtered like any other, so nothing is doubled there either.
+
+What remains is a race, not a replay: two copies of an event on partitions inserted by
+different inserts whose look-ups both ran before either insert landed — two sinks, each owning
+one of the partitions, within one insert's time (look-up to acknowledgement, tens to hundreds
+of milliseconds) — are both stored. A crash between an insert's look-up and its landing widens
+that window to the re-insert: a copy stored meanwhile by any other insert (another sink's, or
+this sink's own after the restart, on a partition read before the replayed range is complete)
+is not seen by the re-insert, which must not change. Both copies are then whole rows of
+`events_<type>`, counted by every rollup alike (no view misses one, none counts one twice):
+nothing is lost, and the audit shows the event twice — rows of events_<type> exceed its
+distinct event ids (and the distinct clean ids) by the number of such events, which
+`SELECT count() - uniqExact(event_id)` over the table counts too.
 """
 
 from __future__ import annotations
@@ -39,7 +70,7 @@ from govpulse.sinks.batching import Batch
 from govpulse.sinks.dead_letters import refused_dead_letter_row
 from govpulse.sinks.isolate import Refused, insert_isolating
 from govpulse.sinks.replay import FetchRanges, RangeUnavailable, parse_token
-from govpulse.sinks.store import SinkStore
+from govpulse.sinks.store import EventKey, SinkStore
 
 log = logging.getLogger("govpulse.sink")
 
@@ -49,6 +80,32 @@ CRASH_EXIT_CODE = 137  # what a shell reports for kill -9
 def in_token_order(batches: list[Batch]) -> list[Batch]:
     """Batches as their insert's token lists them: by topic, partition, first offset."""
     return sorted(batches, key=lambda b: (b.topic, b.partition, b.first))
+
+
+def duplicate_positions(
+    keys: Sequence[EventKey | None], seen: set[str], stored: set[str]
+) -> list[int]:
+    """Positions of the records to leave out: event id in `stored`, in `seen` (earlier inserts
+    of the cycle) or earlier among `keys`. Adds the ids it keeps to `seen`; a record without a
+    key (unreadable: the insert refuses it on its own) is kept."""
+    dropped = []
+    for position, key in enumerate(keys):
+        if key is None:
+            continue
+        event_id = key[0]
+        if event_id in seen or event_id in stored:
+            dropped.append(position)
+        else:
+            seen.add(event_id)
+    return dropped
+
+
+def without(items: list[Any], positions: Sequence[int]) -> list[Any]:
+    """`items` less those at `positions`."""
+    if not positions:
+        return items
+    gone = set(positions)
+    return [item for i, item in enumerate(items) if i not in gone]
 
 
 @dataclass
@@ -65,6 +122,17 @@ class InsertGroup:
     fetched: list[Batch] = field(default_factory=list)  # its other ranges, read back
     set_aside: list[Batch] = field(default_factory=list)  # replayed, found stored: commit only
     scope: str = ""  # the Kafka cluster's id: offsets of another cluster are other records
+    # positions (token order, over batches + fetched) left out as duplicates; None: undecided
+    dropped: list[int] | None = None
+
+    @property
+    def fresh_clean(self) -> bool:
+        """A clean group inserted under a token of its own: its duplicates are decided here."""
+        return self.event_type is not None and not self.replay_token
+
+    def records(self) -> list[Any]:
+        """Every record of its ranges, in token order, duplicates included."""
+        return [r for b in in_token_order(self.batches + self.fetched) for r in b.records]
 
     @property
     def rows(self) -> int:
@@ -118,6 +186,7 @@ class WriterStats:
     replays_reinserted: int = 0  # interrupted inserts re-inserted whole under their token
     failures: int = 0
     refused: int = 0  # rows ClickHouse refused for their content, dead-lettered
+    duplicates_dropped: int = 0  # clean records left out of landed inserts: event_id stored
 
 
 class CycleAbandoned(RuntimeError):
@@ -243,9 +312,13 @@ class Writer:
             if not group.checked:
                 self._check_replays(group)
         cycle.groups = [g for g in cycle.groups if g.batches or g.set_aside]
+        self._decide_duplicates(cycle.groups)
         unwritten = [g for g in cycle.groups if g.batches and not g.intents_written]
         if unwritten:
-            self.store.write_intents((g.token, b) for g in unwritten for b in g.batches)
+            self.store.write_intents(
+                ((g.token, b) for g in unwritten for b in g.batches),
+                [(g.token, in_token_order(g.batches)[0], g.dropped or []) for g in unwritten],
+            )
             for group in unwritten:
                 group.intents_written = True
         if self._abandon.is_set():
@@ -281,14 +354,19 @@ class Writer:
         """Complete a re-insert with its other ranges; else set aside what is stored."""
         if group.replay_token:
             try:
-                group.fetched = self._other_ranges(group)
+                fetched = self._other_ranges(group)
+                # both or neither: a fresh insert must not take in the other ranges' records
+                group.dropped = self._recorded_drops(group, fetched)
+                group.fetched = fetched
                 group.intents_written = True  # its ranges are in sink_batches already
                 self.stats.replays_reinserted += 1
                 log.info(
                     "%s: re-inserting an interrupted insert under its original token "
-                    "(%d range(s) read back from Kafka): %s",
+                    "(%d range(s) read back from Kafka, %d duplicate(s) left out as it left "
+                    "them out): %s",
                     group.table,
                     len(group.fetched),
+                    len(group.dropped),
                     group.replay_token[:200],
                 )
             except RangeUnavailable as error:
@@ -314,6 +392,95 @@ class Writer:
             Batch(each.topic, each.partition, each.first, each.last, 0.0, records)
             for each, records in zip(others, self.fetch_ranges(others), strict=True)
         ]
+
+    def _recorded_drops(self, group: InsertGroup, fetched: list[Batch]) -> list[int]:
+        """The positions the original insert left out as duplicates (dead letters: none)."""
+        if group.event_type is None:
+            return []
+        first = in_token_order(group.batches + fetched)[0]
+        try:
+            dropped = self.store.recorded_drops(
+                group.replay_token, first.topic, first.partition, first.first
+            )
+        except ValueError as error:  # a malformed record of them: the insert cannot be rebuilt
+            raise RangeUnavailable(f"its left-out duplicates are unreadable: {error}") from None
+        count = sum(len(b.records) for b in group.batches + fetched)
+        if dropped and max(dropped) >= count:
+            raise RangeUnavailable(
+                f"it left out position {max(dropped)} of {count} records: not these ranges"
+            )
+        return dropped
+
+    # -- duplicates ----------------------------------------------------------------------------
+    def _decide_duplicates(self, groups: list[InsertGroup]) -> None:
+        """Decide, once, which records each fresh clean group leaves out; tables concurrently."""
+        for group in groups:
+            if group.dropped is None and group.event_type is None:
+                group.dropped = []  # dead letters: one row per dlq record, never a duplicate
+        tables = sorted({g.table for g in groups if g.dropped is None and g.batches})
+        if not tables:
+            return
+        futures = [
+            self._pool.submit(self._decide_table, [g for g in groups if g.table == table])
+            for table in tables
+        ]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+        counts = {
+            table: sum(len(g.dropped or ()) for g in groups if g.table == table and g.fresh_clean)
+            for table in tables
+        }
+        if any(counts.values()):
+            log.info(
+                "dropping %d duplicate record(s), event_id already stored or earlier in the "
+                "cycle: %s",
+                sum(counts.values()),
+                ", ".join(f"{table} {n}" for table, n in counts.items() if n),
+            )
+
+    def _decide_table(self, groups: list[InsertGroup]) -> None:
+        """One table's groups: the re-inserts' records are inserted whatever, so they come
+        first; then each undecided group in insert order, against one look-up of its ids."""
+        store = self._stores.get()
+        try:
+            seen: set[str] = set()
+            undecided: list[tuple[InsertGroup, list[EventKey | None]]] = []
+            for group in groups:
+                if group.dropped is not None:
+                    kept = without(group.records(), group.dropped)
+                    seen.update(k[0] for k in store.event_keys(kept) if k is not None)
+                elif group.batches:
+                    undecided.append((group, store.event_keys(group.records())))
+            if not undecided:
+                return
+            event_type = undecided[0][0].event_type
+            assert event_type is not None  # dead letters are decided already
+            candidates = [
+                k for _, keys in undecided for k in keys if k is not None and k[0] not in seen
+            ]
+            stored = store.stored_event_ids(event_type, candidates)
+            for group, keys in undecided:
+                group.dropped = duplicate_positions(keys, seen, stored)
+                if group.dropped and log.isEnabledFor(logging.DEBUG):
+                    self._log_drops(group, keys, stored)
+        finally:
+            self._stores.put(store)
+
+    @staticmethod
+    def _log_drops(group: InsertGroup, keys: list[EventKey | None], stored: set[str]) -> None:
+        batches = in_token_order(group.batches)
+        where = [(b, b.first + i) for b in batches for i in range(len(b.records))]
+        for position in group.dropped or ():
+            batch, offset = where[position]
+            key = keys[position]
+            event_id = key[0] if key is not None else "?"
+            log.debug(
+                "%s: dropping %s:%d:%d, a duplicate of event %s (%s)",
+                group.table, batch.topic, batch.partition, offset, event_id,
+                "already stored" if event_id in stored else "earlier in this cycle",
+            )  # fmt: skip
 
     def _set_aside_stored(self, group: InsertGroup) -> None:
         """Replayed ranges whose first record is already in ClickHouse: commit, don't insert.
@@ -351,33 +518,42 @@ class Writer:
         # (token_0, token_1, …), a rebuilt insert's blocks hold the same rows as the first's.
         # The same order makes a bisection after a data error split the same way on replay.
         batches = in_token_order(group.batches + group.fetched)
-        records = [r for b in batches for r in b.records]
+        dropped = group.dropped or []
+        records = without([r for b in batches for r in b.records], dropped)
+        rows = 0
+        refused: list[Refused] = []
         if group.event_type is not None:
             event_type = group.event_type
             newest = store.newest_produced_at([b.records[-1] for b in group.batches])
-            rows, refused = insert_isolating(
-                lambda part, sub: store.insert_clean(event_type, part, sub), records, token
-            )
+            if records:  # every record a duplicate: nothing to insert, its ranges committed
+                rows, refused = insert_isolating(
+                    lambda part, sub: store.insert_clean(event_type, part, sub), records, token
+                )
+            if dropped:
+                metrics.SINK_DUPLICATES_DROPPED.labels(event_type).inc(len(dropped))
         else:
             rows, refused = insert_isolating(store.insert_dead_letters, records, token)
         if refused:
-            self._store_refused(store, group, batches, records, refused, token)
-        metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
-        metrics.SINK_ROWS_INSERTED.labels(group.table).inc(rows)
-        metrics.SINK_BATCH_ROWS.observe(rows)
+            self._store_refused(store, group, batches, dropped, records, refused, token)
+        if records:
+            metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
+            metrics.SINK_ROWS_INSERTED.labels(group.table).inc(rows)
+            metrics.SINK_BATCH_ROWS.observe(rows)
         with self._stats_lock:
             if newest is not None and group.event_type is not None:
                 metrics.FRESHNESS.stored(newest)
                 metrics.DATA_AGE.stored(group.event_type, newest)
             self.stats.rows[group.table] = self.stats.rows.get(group.table, 0) + rows
             self.stats.refused += len(refused)
-            self.stats.inserts += 1
+            self.stats.duplicates_dropped += len(dropped)
+            self.stats.inserts += 1 if records else 0
 
     def _store_refused(
         self,
         store: SinkStore,
         group: InsertGroup,
         batches: list[Batch],
+        dropped: list[int],
         records: list[Any],
         refused: list[Refused],
         token: str,
@@ -385,6 +561,7 @@ class Writer:
         """Each refused row into `dead_letters` (reason `store_rejected`, the engine's error),
         under a token of its own derived from the insert's: a replay stores it once."""
         positions = [(b, b.first + i) for b in batches for i in range(len(b.records))]
+        positions = without(positions, dropped)  # as `records`: the duplicates left out
         for each in refused:
             batch, offset = positions[each.index]
             record = records[each.index]
