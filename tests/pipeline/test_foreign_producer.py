@@ -3,9 +3,10 @@ schemas admit — through a stream worker and a sink, reconciled by `govpulse au
 
 The mix is the data-correctness issue's list: an event older than the retention, one UUID in
 four spellings, mistyped and printed IDs in free text, an abolished district code, a village
-code that does not exist, a decimal ClickHouse refuses, garbage and unknown schema ids — plus
-valid records. Every record must end up stored once, dead-lettered with its reason, dropped
-as a duplicate, or outside retention; ClickHouse must hold no ID-shaped number anywhere.
+code that does not exist, a decimal ClickHouse refuses, garbage and unknown schema ids, one
+event sent to two raw partitions — plus valid records. Every record must end up stored once,
+dead-lettered with its reason, dropped as a duplicate, or outside retention; ClickHouse must
+hold no ID-shaped number anywhere.
 """
 
 from __future__ import annotations
@@ -113,6 +114,14 @@ def produce_mix(bootstrap: str, registry_url: str) -> list[tuple[str, dict | byt
         else:
             key = None
         producer.produce(catalog.raw_topic(event_type), value, key)
+    # one event on two raw partitions, as two agencies' clients with different partitioners
+    # (librdkafka's CRC32, Java's murmur2) would send it: stored once whoever routes it
+    twice = record("dataset_update")
+    framed = encode(ids["dataset_update"], parsed["dataset_update"], twice)
+    for partition, expected in ((0, "clean"), (1, "duplicate")):
+        topic = catalog.raw_topic("dataset_update")
+        producer.produce(topic, framed, twice["event_id"].encode(), partition)
+        cases.append(("dataset_update", twice, expected))
     assert producer.flush(30) == 0
     return cases
 
