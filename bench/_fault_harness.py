@@ -53,6 +53,7 @@ PROGRESS = {
     "streams": "govpulse_streams_consumed_total",
 }
 SINK_GROUP = "govpulse-sink"  # sinks/sink.py GROUP_ID
+SUBSTITUTE_AFTER_S = 10.0  # a planned victim still restarting this long: kill another
 Log = Callable[[str], None]
 
 
@@ -445,8 +446,9 @@ class _FaultLoop:
                 self.say(f"{member.name} moved no records {since:.0f} s after its (re)start")
 
     def kills(self, traffic: bool) -> None:
-        """Due kills, each on a victim that serves: the planned one, else another of its kind
-        (a worker for a worker), else any (the kill waits while none serves); after the
+        """Due kills, each on a victim that serves: the planned one, or once it has been
+        restarting for `SUBSTITUTE_AFTER_S` past the kill's moment another of its kind (a
+        worker for a worker), else any (the kill waits while none serves); after the
         traffic none: a restart would have nothing to move, no resume to measure."""
         while self.todo and self.pipe.elapsed() >= self.todo[0].planned_s:
             kill = self.todo[0]
@@ -455,7 +457,8 @@ class _FaultLoop:
                 kill.note = "due after the traffic ended"
                 self.say(f"kill of {kill.victim} skipped: {kill.note}")
                 continue
-            member = self._serving_victim(kill.victim)
+            late = self.pipe.elapsed() - kill.planned_s > SUBSTITUTE_AFTER_S
+            member = self._serving_victim(kill.victim, any_member=late)
             if member is None:
                 return
             if member.name != kill.victim:
@@ -471,11 +474,13 @@ class _FaultLoop:
             self.pending.append(_Pending(member, kill, now, now + kill.pause_s))
             self.say(f"SIGKILL {kill.victim} (pid {kill.pid}); restart in {kill.pause_s:g} s")
 
-    def _serving_victim(self, planned: str) -> Member | None:
+    def _serving_victim(self, planned: str, any_member: bool) -> Member | None:
         members = self.pipe.members
         kind = members[planned].kind
-        order = [planned] + [n for n, m in members.items() if m.kind == kind and n != planned]
-        order += [n for n in members if n not in order]
+        order = [planned]
+        if any_member:
+            order += [n for n, m in members.items() if m.kind == kind and n != planned]
+            order += [n for n in members if n not in order]
         for name in order:
             member = members[name]
             if member.serving and member.proc is not None and member.running():

@@ -6,11 +6,11 @@ server at `http://127.0.0.1:<port>`: more sinks (the multi-worker set-up), `govp
 a standalone dashboard, or `curl 'http://127.0.0.1:8123/?query=SELECT+1'`.
 
 It speaks the part of the protocol clickhouse-connect and curl use: the query in the body or
-the `query` parameter, `database`, `default_format`, server-side parameters (`param_*`),
-settings as URL parameters, inserts whose data follows `INSERT … FORMAT <fmt>` (gzip, lz4
-or zstd encoded), `/ping`, the summary headers, and errors the way ClickHouse reports them
-(status 500, `X-ClickHouse-Exception-Code`). No users and no sessions: it binds to loopback,
-like every embedded server.
+the `query` parameter, `database`, `default_format`, server-side parameters (`param_*`, in
+the URL or as multipart form fields), settings as URL parameters, inserts whose data follows
+`INSERT … FORMAT <fmt>` (gzip, lz4 or zstd encoded), `/ping`, the summary headers, and
+errors the way ClickHouse reports them (status 500, `X-ClickHouse-Exception-Code`). No users
+and no sessions: it binds to loopback, like every embedded server.
 """
 
 from __future__ import annotations
@@ -231,8 +231,14 @@ def build_app(path: str, connections: int = 4) -> web.Application:
 
     async def handle(request: web.Request) -> web.Response:
         try:
-            body = _decoded(await request.read(), request.headers.get("Content-Encoding", ""))
-            statement = parse_request(request.query, body)
+            if request.content_type == "multipart/form-data":
+                # clickhouse-connect sends the query and its parameters as form fields when
+                # they would make the URL too long (a look-up of thousands of ids)
+                form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+                statement = parse_request({**request.query, **form}, b"")
+            else:
+                body = _decoded(await request.read(), request.headers.get("Content-Encoding", ""))
+                statement = parse_request(request.query, body)
             loop = asyncio.get_running_loop()
             output, fmt, summary = await loop.run_in_executor(executor, engine.run, statement)
         except RequestError as exc:

@@ -45,11 +45,15 @@ class CleanLineage:
         self.writer_schema = writer_schema
         self.writers: dict[int, Any] = {}
 
-    def __call__(self, value: bytes) -> tuple[int, int, int]:
-        sid = wire_format.schema_id_of(value)
-        writer = self.writers.get(sid)
+    def writer(self, schema_id: int) -> Any:
+        """The writer schema of `schema_id`, kept (KeyError: unknown to the registry)."""
+        writer = self.writers.get(schema_id)
         if writer is None:
-            writer = self.writers[sid] = self.writer_schema(sid)
+            writer = self.writers[schema_id] = self.writer_schema(schema_id)
+        return writer
+
+    def __call__(self, value: bytes) -> tuple[int, int, int]:
+        writer = self.writer(wire_format.schema_id_of(value))
         record = wire_format.decode(value, writer, self.reader)
         occurred = epoch_millis(record["occurred_at"])
         return record["source_partition"], record["source_offset"], occurred

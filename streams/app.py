@@ -211,7 +211,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
         quiet_chatty_loggers(settings.log_level)
         loop = asyncio.get_running_loop()
         reader = DirectReader(
-            app, settings.bootstrap_servers, event_types, security, writer_schemas, batch_size
+            app, settings.bootstrap_servers, event_types, security, writer_schemas, 2 * batch_size
         )
         last_prune = last_lag = time.monotonic()
         turn = 0
@@ -219,9 +219,17 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
             while not app.should_stop:
                 if reader.wanted() != reader.owned:
                     await in_flight.drain()
-                    if await loop.run_in_executor(None, reader.sync):
+                    await in_flight.settle()
+                    try:
+                        changed = await loop.run_in_executor(None, reader.sync)
+                    except Exception as error:  # broker or registry unreachable: own nothing,
+                        log.warning("taking partitions over failed (%s); trying again", error)
+                        reader.forget()  # and try again (Faust keeps them assigned here)
+                        await asyncio.sleep(1.0)
+                        continue
+                    if changed:
                         log.info("raw partitions owned: %s", sorted(reader.owned))
-                        _remember_written(reader, dedups, time.time_ns() // 1_000_000)
+                        await _remember_written(reader, dedups, time.time_ns() // 1_000_000)
                 if not reader.owned:
                     await asyncio.sleep(0.2)
                     continue
@@ -260,6 +268,7 @@ def build_app(settings: Settings, key: PseudonymKey, event_types: tuple[str, ...
                 await in_flight.drain(timeout=30)  # let the last batch commit
             except Exception:  # stopping anyway: its input is read again
                 log.exception("the last batch failed; its records are read again")
+            await in_flight.settle(timeout=30)  # nothing of ours lands after we are gone
             reader.close()
 
     return app
@@ -272,7 +281,8 @@ class InFlight:
     Both must be on the broker before this worker lets its partitions go (the revoke handler
     waits for them): the next owner reads back what was written to skip it, and output
     landing after that read would be written twice. Output given up on is purged from its
-    producer first.
+    producer and the requests already sent are waited for (`Output.purge`); one the broker
+    still appends after that (a timeout on a slow broker) is the case this cannot exclude.
     """
 
     def __init__(self) -> None:
@@ -308,7 +318,7 @@ class InFlight:
         if not done:
             task.cancel()
             if output is not None:
-                output.purge()
+                await asyncio.get_running_loop().run_in_executor(None, output.purge)
             log.warning("the batch in flight took over %.0f s; cancelled, not committed", timeout)
             return
         if task.cancelled():  # by the other waiter's timeout: read again, not a failure here
@@ -316,27 +326,40 @@ class InFlight:
         task.result()
 
     async def settle(self, timeout: float | None = None) -> None:
-        """Wait until the routed batch's output is acknowledged (or, after `timeout`, purged);
-        it is neither persisted nor committed: its raw records are read again."""
+        """Wait until the routed batch's output is acknowledged (or, after `timeout` or a
+        failure, purged); it is neither persisted nor committed: its raw records are read
+        again. The loop and the revoke handler may both wait: the batch is let go of only
+        once it is settled."""
         if self._routed is None:
             return
-        delivered, output = self._routed
-        self._routed = None
+        routed = self._routed
+        delivered, output = routed
         done, _ = await asyncio.wait([delivered], timeout=timeout)
         if not done:
-            output.purge()
+            await asyncio.get_running_loop().run_in_executor(None, output.purge)
             log.warning("a routed batch was not acknowledged in %.0f s; purged", timeout)
         elif delivered.exception() is not None:
+            await asyncio.get_running_loop().run_in_executor(None, output.purge)
             log.warning("a routed batch failed (%s); it is read again", delivered.exception())
+        if self._routed is routed:
+            self._routed = None
 
 
-def _remember_written(reader: DirectReader, dedups: dict[str, TableDedup], now_ms: int) -> None:
+async def _remember_written(
+    reader: DirectReader, dedups: dict[str, TableDedup], now_ms: int
+) -> None:
     """Event ids of clean records the previous owner wrote past the committed offsets: into
-    the de-duplication table (it may have died before persisting them)."""
+    the de-duplication table and its changelog before anything is routed (it may have died
+    before persisting them, and their records are skipped and committed, never routed again:
+    a later duplicate of one must still be seen after the next restart)."""
+    types = set()
     for (topic, partition), written in reader.written.items():
-        dedup = dedups[reader.type_of[topic]]
+        event_type = reader.type_of[topic]
         for offset, event_id in sorted(written.clean_ids.items()):
-            dedup.remember(event_id, partition, offset, now_ms)
+            dedups[event_type].remember(event_id, partition, offset, now_ms)
+            types.add(event_type)
+    sends = [send for t in types for send in dedups[t].flush(now_ms)()]
+    await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, sends)), CHANGELOG_TIMEOUT_S)
 
 
 def _route(

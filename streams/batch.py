@@ -7,7 +7,8 @@ writer of those partitions, which is what lets its successor find what it wrote
 (streams/resume.py). Output goes through a
 confluent-kafka producer (one `produce()` call per record, ~2 µs, where Faust's own send is
 an await per record); a batch is done only when the broker acknowledged every output record
-(`Output.deliver`), so the worker acks its input after its output is safe (at-least-once).
+(`Output.deliver`), so the worker acks its input after its output is safe; what a crash
+leaves written past the commit is read back by the next owner (streams/resume.py).
 """
 
 from __future__ import annotations
@@ -185,11 +186,12 @@ class Output:
         if error is not None:
             self._errors.append(f"{message.topic()}: {error.str()}")
 
-    def purge(self) -> None:
-        """Drop what is not sent yet (a batch given up on: it is read again)."""
-        self.producer.purge()
-        self.producer.poll(0)  # serve the purged records' callbacks now: their errors are
-        self._errors = []  # not the next batch's
+    def purge(self, timeout: float = 10.0) -> None:
+        """Drop what is not sent yet and wait for the requests in flight (a batch given up on:
+        it is read again). Blocks: call it from a thread."""
+        self.producer.purge(in_queue=True, in_flight=False)
+        self.producer.flush(timeout)  # requests already sent: answered (or timed out) now
+        self._errors = []  # the purged records' errors are not the next batch's
 
     def deliver(self, timeout: float = 60.0) -> None:
         """Block until every produced record is acknowledged; `DeliveryFailed` otherwise."""

@@ -42,7 +42,8 @@ class DirectReader:
         margin: int,
     ) -> None:
         """`writer_schema`: schema id → parsed schema (for the clean records read back);
-        `margin`: the most raw offsets of one partition a batch can hold (the batch size)."""
+        `margin`: how far back of a committed offset a predecessor's outcomes may interleave
+        (twice the batch size, see streams/resume.py)."""
         self.app = app
         self.raw_of_changelog = {
             f"{app.conf.id}-dedup-{t}-changelog": catalog.raw_topic(t) for t in event_types
@@ -110,7 +111,16 @@ class DirectReader:
         if start < 0:
             start, _ = self.consumer.get_watermark_offsets(tp, timeout=30)
         event_type = self.type_of[tp.topic]
-        return self.tails.written(event_type, tp.partition, start, self.margin, ends)
+        written = self.tails.written(event_type, tp.partition, start, self.margin, ends)
+        if tp.offset < 0 and written:
+            written.verify_keys = True
+            log.warning(
+                "%s:%d has nothing committed but %d outcomes on its output partitions: a worker "
+                "died before its first commit, or the raw topic was recreated with its outputs "
+                "kept; records whose key matches their outcome's are not routed again",
+                tp.topic, tp.partition, len(written.offsets),
+            )  # fmt: skip
+        return written
 
     def unwritten(self, messages: list[Message]) -> list[Message]:
         """`messages` without those whose outcome the previous owner wrote already."""
@@ -120,7 +130,7 @@ class DirectReader:
         for message in messages:
             topic, partition, offset = position(message)
             written = self.written.get((topic, partition))
-            if written and offset in written.offsets:
+            if written and written.written(offset, message.key()):
                 written.offsets.discard(offset)
                 metrics.STREAMS_RESUME_SKIPPED.labels(self.type_of[topic]).inc()
                 continue

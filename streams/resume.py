@@ -12,14 +12,19 @@ to skip — and the event ids of the clean ones, which the de-duplication table 
 How far back to read: a worker routes batch k while k-1 is being acknowledged, and only after
 k-2 was committed (streams/app.py). Outcomes of uncommitted batches (raw offsets >= c) can
 therefore interleave with those of the last committed batch, never with anything older: once
-a partition's read reaches an outcome whose raw offset is below c - `margin` (a batch's span
-of offsets in one partition at most), everything of offsets >= c lies after it.
+a partition's read reaches an outcome whose raw offset is below c - `margin`, everything of
+offsets >= c lies after it. One batch spans at most a batch size of offsets in a partition,
+and a successor may have committed only skipped records (a partial batch) inside the
+predecessor's zone, so `margin` is twice the batch size; a predecessor that ran with a larger
+batch size than twice this one's is not covered (GOVPULSE_STREAMS_BATCH_SIZE, lowered by more
+than half across a restart).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +34,8 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from govpulse.offsets import Ends, position, topic_ends
 from govpulse.schemas import catalog
 from govpulse.schemas.lineage import CleanLineage, header_lineage
+from govpulse.schemas.wire_format import WireFormatError, schema_id_of
+from govpulse.schemas.writer_schemas import UnusableSchema
 
 log = logging.getLogger("govpulse.streams")
 
@@ -41,6 +48,16 @@ class Written:
 
     offsets: set[int] = field(default_factory=set)
     clean_ids: dict[int, str] = field(default_factory=dict)  # raw offset → event id
+    keys: dict[int, bytes | None] = field(default_factory=dict)  # raw offset → outcome's key
+    # nothing was committed: the raw topic may be a recreated one whose offsets the outputs'
+    # old records name too, so a record is skipped only when its key matches its outcome's
+    verify_keys: bool = False
+
+    def written(self, offset: int, key: bytes | None) -> bool:
+        """Whether the raw record at `offset` (with `key`) has its outcome written already."""
+        if offset not in self.offsets:
+            return False
+        return not self.verify_keys or same_key(key, self.keys.get(offset))
 
     def __bool__(self) -> bool:
         return bool(self.offsets)
@@ -92,6 +109,7 @@ class TailReader:
                 if offset is None or offset < committed:
                     continue
                 found.offsets.add(offset)
+                found.keys[offset] = message.key()
                 if stage == "clean" and message.key():
                     found.clean_ids[offset] = (message.key() or b"").decode()
         return found
@@ -111,9 +129,14 @@ class TailReader:
             lineage = self._lineages[event_type] = CleanLineage(event_type, self.writer_schema)
 
         def from_fields(message: Message) -> int | None:
+            value = message.value() or b""
+            try:  # the registry unreachable raises: the sync fails and is tried again
+                lineage.writer(schema_id_of(value))
+            except (WireFormatError, KeyError, UnusableSchema):
+                return None  # not framed, or a schema id no worker writes under: not ours
             try:
-                source_partition, offset, _ = lineage(message.value() or b"")
-            except Exception:  # not framed, unknown schema: not a record a worker wrote
+                source_partition, offset, _ = lineage(value)
+            except Exception:  # not Avro of that schema: not a record a worker wrote
                 return None
             return offset if source_partition == partition else None
 
@@ -163,6 +186,19 @@ class TailReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def same_key(raw: bytes | None, outcome: bytes | None) -> bool:
+    """A raw record's key against its outcome's: dead letters and duplicate markers carry the
+    raw key, clean records the event id in canonical form (lower-case, hyphenated)."""
+    if not raw or not outcome:
+        return False
+    if raw == outcome:
+        return True
+    try:
+        return str(uuid.UUID(raw.decode().strip("{}"))).encode() == outcome
+    except ValueError:
+        return False
 
 
 def describe(written: Iterable[tuple[tuple[str, int], Written]]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -100,3 +101,14 @@ def test_settings_of_one_request_do_not_leak_into_the_next(remote):
     default = max_threads()
     assert max_threads(max_threads=default + 3) == default + 3
     assert [max_threads() for _ in range(6)] == [default] * 6  # every pooled connection
+
+
+def test_parameters_too_long_for_a_url_arrive_as_form_fields(remote):
+    """clickhouse-connect posts the query and its parameters as multipart form fields when
+    the URL would be too long: the sink's look-up of thousands of event ids does."""
+    ids = [str(uuid.uuid4()) for _ in range(3000)]
+    rows = remote.query(
+        "SELECT count() FROM format(TSV, 'id UUID', {ids:String})",
+        parameters={"ids": "\n".join(ids)},
+    ).result_rows
+    assert rows == [(3000,)]

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from govpulse.schemas import catalog
 from govpulse.schemas.wire_format import encode
-from govpulse.streams.resume import TailReader
+from govpulse.streams.resume import TailReader, Written, same_key
 from govpulse.streams.rules.pseudonymise import PseudonymKey
 from govpulse.streams.transform import Cleaned, Transformer
 from tests.support import examples
@@ -88,3 +88,20 @@ def test_the_outcomes_past_the_commit_are_found_on_every_output_however_interlea
     assert written.offsets == expected
     assert written.clean_ids == {o: clean_ids[o].decode() for o in expected if o in clean_ids}
     assert not nothing  # partition 0 of every output is empty
+
+
+def test_a_raw_key_matches_its_outcomes_key_in_any_uuid_spelling():
+    canonical = b"6e2f4a1b-3c8d-4e6f-9b2e-0d3c4b5a6f7e"
+    assert same_key(canonical, canonical)  # a dead letter or a duplicate marker: the raw key
+    assert same_key(canonical.upper(), canonical)  # a clean record: the canonical event id
+    assert same_key(b"{" + canonical + b"}", canonical)
+    assert not same_key(b"another-key", canonical)
+    assert not same_key(None, None)  # keyless records prove nothing
+
+
+def test_with_nothing_committed_only_a_record_whose_key_matches_its_outcome_is_skipped():
+    """A recreated raw topic reuses offsets its kept outputs name: new records there differ."""
+    written = Written(offsets={5, 6}, keys={5: b"k5", 6: b"k6"})
+    assert written.written(5, b"other") and not written.written(7, b"k7")
+    written.verify_keys = True
+    assert written.written(5, b"k5") and not written.written(6, b"new record")
