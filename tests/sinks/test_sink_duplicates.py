@@ -208,6 +208,7 @@ def test_event_keys_read_the_envelope_decode_other_shapes_and_skip_the_unreadabl
     assert keys[0][0] == event_id and schemas.decoded == 1
 
 
+@pytest.mark.integration
 def test_sql_text_parameters_reach_clickhouse_as_built_not_escaped_again():
     """clickhouse-connect escapes a str parameter character by character (slow for 10,000
     ids); the sink joins the ids itself, and the text must arrive unchanged."""
@@ -240,6 +241,7 @@ def sink_store(client, registry, group: str = "g") -> SinkStore:
     return SinkStore(client, WriterSchemas(registry_client(registry.url)), group)
 
 
+@pytest.mark.integration
 def test_stored_event_ids_finds_stored_ids_within_their_time_ranges(registry, database):
     client = database()
     store = sink_store(client, registry)
@@ -258,6 +260,7 @@ def test_stored_event_ids_finds_stored_ids_within_their_time_ranges(registry, da
     assert store.event_keys([b"", b"\x01garbage", b"\x00\x00\x00\x00\x00\x01"]) == [None] * 3
 
 
+@pytest.mark.integration
 def test_left_out_positions_are_recorded_with_the_ranges_and_found_by_token(registry, database):
     store = sink_store(database(), registry, "ledger")
     first, second = Batch(TOPIC, 0, 10, 19, 0.0), Batch(TOPIC, 1, 0, 4, 0.0)
@@ -275,6 +278,7 @@ def test_left_out_positions_are_recorded_with_the_ranges_and_found_by_token(regi
 
 
 # -- the writer, without Kafka -------------------------------------------------------------------
+@pytest.mark.integration
 def test_a_reinsert_leaves_out_exactly_what_its_original_left_out(registry, database):
     """The original insert lands in events_<type> but not in a rollup (a crash between them,
     made deterministic by a detached view). Its re-insert under the same token must hold the
@@ -336,6 +340,7 @@ def test_a_reinsert_leaves_out_exactly_what_its_original_left_out(registry, data
     }
 
 
+@pytest.mark.integration
 def test_a_replay_that_cannot_be_rebuilt_is_filtered_as_a_fresh_insert(registry, database):
     """The fallback when the other ranges are gone: a replayed range whose first record was
     left out as a duplicate does not look stored (that record's own row is not there), so it
@@ -369,6 +374,7 @@ def stored_rows(client) -> int:
     return client.query(f"SELECT count() FROM {TABLE}").result_rows[0][0]
 
 
+@pytest.mark.integration
 def test_a_cycle_all_duplicates_inserts_nothing_and_its_ranges_are_done(registry, database):
     client = database()
     store = sink_store(client, registry, "all-dups")
@@ -454,6 +460,7 @@ def dropped_metric() -> float:
     return metrics.SINK_DUPLICATES_DROPPED.labels(TYPE)._value.get()
 
 
+@pytest.mark.integration
 def test_one_clean_record_on_two_partitions_is_stored_once(broker, registry, database):
     """The brief's case: byte for byte the same clean record on both clean partitions, with
     other events around it, read in one cycle — one row, the other counted as dropped."""
@@ -472,6 +479,7 @@ def test_one_clean_record_on_two_partitions_is_stored_once(broker, registry, dat
     assert rollup_gaps(client) == {}
 
 
+@pytest.mark.integration
 def test_a_copy_of_an_event_stored_in_an_earlier_cycle_is_dropped(broker, registry, database):
     """The copy arrives on the other partition after the event is stored: the look-up finds it."""
     first = [clean_record(raw_partition=0, raw_offset=i) for i in range(5)]
@@ -493,6 +501,7 @@ def test_a_copy_of_an_event_stored_in_an_earlier_cycle_is_dropped(broker, regist
     assert rollup_gaps(client) == {}
 
 
+@pytest.mark.integration
 def test_the_same_event_twice_in_one_cycle_is_stored_once(broker, registry, database):
     """Two copies from two raw positions on one clean partition, and a third on the other."""
     _, value = clean_record(raw_partition=0, raw_offset=1)
@@ -522,6 +531,7 @@ class SinkThatNeverCommits(Sink):
         return 0
 
 
+@pytest.mark.integration
 def test_a_replayed_insert_with_duplicates_fills_the_rollup_it_missed_exactly(
     broker, registry, database
 ):
@@ -554,6 +564,7 @@ def test_a_replayed_insert_with_duplicates_fills_the_rollup_it_missed_exactly(
     assert stored(client) == (30, 30)
 
 
+@pytest.mark.integration
 def test_kill_minus_9_after_an_insert_with_duplicates_stores_each_event_once(
     broker, registry, tmp_path
 ):
