@@ -541,9 +541,9 @@ def wait_drained(pipe: Pipeline, timeout: float) -> float | None:
 # -- measuring --------------------------------------------------------------------------------
 def read_clean(bootstrap: str, registry_url: str, timeout: float = 300.0) -> dict[str, dict]:
     """Per type: clean records, their distinct raw positions and distinct event ids (keys)."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
 
-    from govpulse.offsets import position, topic_ends
+    from govpulse.offsets import read_ranges, topic_ends
     from govpulse.registry import registry_client
     from govpulse.schemas.lineage import CleanLineage
     from govpulse.schemas.writer_schemas import WriterSchemas
@@ -553,37 +553,22 @@ def read_clean(bootstrap: str, registry_url: str, timeout: float = 300.0) -> dic
     seen: dict[str, dict[str, Any]] = {
         t: {"records": 0, "positions": set(), "ids": set(), "unreadable": 0} for t in TYPES
     }
-    ends = {k: v for k, v in topic_ends(bootstrap, list(readers)).items() if v[1] > v[0]}
+    ends = topic_ends(bootstrap, list(readers))
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "govpulse-faults-reader",
          "enable.auto.commit": False, "log_level": 0}
     )  # fmt: skip
     try:
-        consumer.assign([TopicPartition(t, p, low) for (t, p), (low, _end) in ends.items()])
-        left = {k: end for k, (_low, end) in ends.items()}
-        deadline = time.monotonic() + timeout
-        while left:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"clean topics not read to their ends in {timeout:.0f} s")
-            for message in consumer.consume(10_000, 0.5):
-                if message.error() is not None:
-                    continue
-                topic, partition, offset = position(message)
-                end = left.get((topic, partition))
-                if end is None or offset >= end:
-                    continue
-                event_type, reader = readers[topic]
-                stats = seen[event_type]
-                stats["records"] += 1
-                key = message.key()
-                stats["ids"].add(key.decode().lower() if isinstance(key, bytes) else key)
-                value = message.value() or b""
-                try:
-                    stats["positions"].add(reader(value)[:2])
-                except Exception:
-                    stats["unreadable"] += 1
-                if offset + 1 >= end:
-                    del left[(topic, partition)]
+        for message in read_ranges(consumer, ends, timeout):
+            event_type, reader = readers[message.topic() or ""]
+            stats = seen[event_type]
+            stats["records"] += 1
+            key = message.key()
+            stats["ids"].add(key.decode().lower() if isinstance(key, bytes) else key)
+            try:
+                stats["positions"].add(reader(message.value() or b"")[:2])
+            except Exception:
+                stats["unreadable"] += 1
     finally:
         consumer.close()
     return seen

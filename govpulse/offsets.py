@@ -11,7 +11,7 @@ so several topics cost one consumer and about one fetch round trip.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
@@ -136,3 +136,31 @@ def committed_at_ends(
     finally:
         consumer.close()
     return all(ends[(tp.topic, tp.partition)] == tp.offset for tp in found)
+
+
+def read_ranges(
+    consumer: Consumer, ranges: Mapping[tuple[str, int], tuple[int, int]], timeout: float
+) -> Iterator[Message]:
+    """Every record of each (topic, partition)'s [start, end) with one assigned consumer; the
+    consumer is unassigned after. TimeoutError naming the partitions not read to their end
+    within `timeout` (`end`: a true end, see `topic_ends`, or a record's offset)."""
+    wanted = {key: end for key, (start, end) in ranges.items() if start < end}
+    if not wanted:
+        return
+    consumer.assign([TopicPartition(t, p, ranges[(t, p)][0]) for t, p in wanted])
+    try:
+        deadline = time.monotonic() + timeout
+        while wanted:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {sorted(wanted)} to the end in {timeout:.0f} s")
+            for message in consumer.consume(10_000, 0.5):
+                if message.error() is not None:
+                    continue
+                topic, partition, offset = position(message)
+                end = wanted.get((topic, partition))
+                if end is not None and offset < end:
+                    yield message
+                    if offset + 1 >= end:
+                        del wanted[(topic, partition)]
+    finally:
+        consumer.unassign()

@@ -45,7 +45,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from govpulse.kafka_config import client_config
-from govpulse.offsets import Ends, position, topic_ends
+from govpulse.offsets import Ends, position, read_ranges, topic_ends
 from govpulse.schemas import catalog
 from govpulse.schemas.lineage import CleanLineage, header_lineage
 from govpulse.sinks.columns import table_for
@@ -263,22 +263,9 @@ def _read(
         starts = {key: ends[key][0] for key in wanted}
         if from_ms is not None:
             starts = _starts_at(consumer, ends, wanted, from_ms, timeout)
-        wanted = {key: end for key, end in wanted.items() if starts[key] < end}
-        consumer.assign([TopicPartition(t, p, starts[(t, p)]) for t, p in wanted])
-        deadline = time.monotonic() + timeout
-        while wanted:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {sorted(wanted)} to the end in {timeout:.0f} s")
-            for message in consumer.consume(10_000, 0.5):
-                if message.error() is not None:
-                    continue
-                topic, partition, offset = position(message)
-                key = (topic, partition)
-                end = wanted.get(key)
-                if end is not None and offset < end:
-                    yield message
-                    if offset + 1 >= end:
-                        del wanted[key]
+        yield from read_ranges(
+            consumer, {k: (starts[k], end) for k, end in wanted.items()}, timeout
+        )
     finally:
         consumer.close()
 

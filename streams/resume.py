@@ -23,15 +23,14 @@ than half across a restart).
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message
 
-from govpulse.offsets import Ends, position, topic_ends
+from govpulse.offsets import Ends, read_ranges, topic_ends
 from govpulse.schemas import catalog
 from govpulse.schemas.lineage import CleanLineage, header_lineage
 from govpulse.schemas.wire_format import WireFormatError, schema_id_of
@@ -167,22 +166,7 @@ class TailReader:
 
     def _read(self, topic: str, partition: int, begin: int, end: int) -> list[Message]:
         """Records [begin, end) of one partition."""
-        self.consumer.assign([TopicPartition(topic, partition, begin)])
-        read: list[Message] = []
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        try:
-            while not read or position(read[-1])[2] < end - 1:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{topic}:{partition}: could not read [{begin}, {end}) back in "
-                        f"{READ_TIMEOUT_S:.0f} s ({len(read)} records read)"
-                    )
-                for message in self.consumer.consume(10_000, 0.2):
-                    if message.error() is None and position(message)[2] < end:
-                        read.append(message)
-            return read
-        finally:
-            self.consumer.unassign()
+        return list(read_ranges(self.consumer, {(topic, partition): (begin, end)}, READ_TIMEOUT_S))
 
     def close(self) -> None:
         self.consumer.close()
