@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -43,9 +41,10 @@ from govpulse.sinks.store import DEAD_LETTERS as DEAD_LETTERS_TABLE
 from govpulse.sinks.store import SinkStore, staging_table_for
 from govpulse.sinks.writer import Cycle, InsertGroup, Writer
 from govpulse.topics import ensure_topics, stage_counts
-from tests.support.pipeline import FAST_GROUPS, SESSION_TIMEOUT_MS
+from tests.support.pipeline import SESSION_TIMEOUT_MS
 from tests.support.rollups import rollup_gaps
 from tests.support.samples import clean_records, prefill
+from tests.support.sink_crash import crash_then_restart, sink_env
 
 pytestmark = pytest.mark.integration
 TYPES = catalog.EVENT_TYPES
@@ -316,45 +315,8 @@ def test_kill_minus_9_between_insert_and_commit_loses_nothing_and_doubles_nothin
     expected_clean = topic_total(broker.bootstrap, "clean")
     expected_dead = topic_total(broker.bootstrap, "dlq")
     store = tmp_path / "clickhouse"
-    env = dict(
-        os.environ,
-        GOVPULSE_DATA_DIR=str(tmp_path / "data"),
-        GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
-        GOVPULSE_REGISTRY_URL=registry.url,
-        GOVPULSE_CLICKHOUSE_DSN=f"chdb://{store}",
-        GOVPULSE_METRICS_PORT=str(free_port()),
-        GOVPULSE_SINK_MAX_ROWS="3000",
-        **FAST_GROUPS,
-    )
-    log = tmp_path / "sink.log"
-    command = [sys.executable, "-m", "govpulse", "sink", "--progress-every", "1"]
-    with open(log, "ab") as out:
-        crashed = subprocess.run(
-            command,
-            env={**env, "GOVPULSE_SINK_CRASH_AFTER_INSERTS": "3"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-        )
-    assert crashed.returncode == 137, log.read_text()
-    first_run = log.read_text()
-    with open(log, "ab") as out:
-        restarted = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for(
-            lambda: caught_up(broker.bootstrap, "govpulse-sink"),
-            120,
-            "the restarted sink to commit every partition to its end",
-        )
-    finally:
-        restarted.send_signal(signal.SIGTERM)
-        try:
-            restarted.wait(60)
-        except subprocess.TimeoutExpired:
-            restarted.kill()
-            restarted.wait()
-    assert restarted.returncode == 0, log.read_text()[-3000:]
-    second_run = log.read_text()[len(first_run) :]
+    env = sink_env(tmp_path, broker.bootstrap, registry.url, store, GOVPULSE_SINK_MAX_ROWS="3000")
+    _, second_run = crash_then_restart(env, tmp_path / "sink.log", 3)
     assert "re-inserting an interrupted insert under its original token" in second_run, second_run[
         -3000:
     ]

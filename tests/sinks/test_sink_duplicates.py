@@ -14,10 +14,8 @@ Kafka, and whole sinks against a broker of each test's own (its topics hold only
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -54,8 +52,9 @@ from govpulse.sinks.store import (
 )
 from govpulse.sinks.writer import Cycle, InsertGroup, Writer, duplicate_positions, without
 from govpulse.topics import ensure_topics
-from tests.support.pipeline import FAST_GROUPS, SESSION_TIMEOUT_MS
+from tests.support.pipeline import SESSION_TIMEOUT_MS
 from tests.support.rollups import rollup_gaps
+from tests.support.sink_crash import crash_then_restart, sink_env
 
 TYPE = "complaint"
 TABLE = table_for(TYPE)
@@ -579,42 +578,15 @@ def test_kill_minus_9_after_an_insert_with_duplicates_stores_each_event_once(
     records += [(1, copy_of(originals[5][1], raw_partition=1, raw_offset=99))]
     produce(broker.bootstrap, registry.url, records)
     store = tmp_path / "clickhouse"
-    env = dict(
-        os.environ,
-        GOVPULSE_DATA_DIR=str(tmp_path / "data"),
-        GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
-        GOVPULSE_REGISTRY_URL=registry.url,
-        GOVPULSE_CLICKHOUSE_DSN=f"chdb://{store}",
-        GOVPULSE_METRICS_PORT=str(free_port()),
+    env = sink_env(
+        tmp_path,
+        broker.bootstrap,
+        registry.url,
+        store,
         GOVPULSE_SINK_MAX_ROWS="25",
         GOVPULSE_TOPIC_PARTITIONS="2",
-        **FAST_GROUPS,
     )
-    log = tmp_path / "sink.log"
-    command = [sys.executable, "-m", "govpulse", "sink", "--progress-every", "1"]
-    with open(log, "ab") as out:
-        crashed = subprocess.run(
-            command,
-            env={**env, "GOVPULSE_SINK_CRASH_AFTER_INSERTS": "1"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-        )
-    assert crashed.returncode == 137, log.read_text()
-    first_run = log.read_text()
-    with open(log, "ab") as out:
-        restarted = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: caught_up(broker.bootstrap, "govpulse-sink"), 120, "the restarted sink")
-    finally:
-        restarted.send_signal(signal.SIGTERM)
-        try:
-            restarted.wait(60)
-        except subprocess.TimeoutExpired:
-            restarted.kill()
-            restarted.wait()
-    assert restarted.returncode == 0, log.read_text()[-3000:]
-    second_run = log.read_text()[len(first_run) :]
+    first_run, second_run = crash_then_restart(env, tmp_path / "sink.log", 1)
     assert "re-inserting an interrupted insert under its original token" in second_run, second_run
     # the re-insert left out what the crashed insert left out (the one cycle it ran)
     crashed_drops = re.findall(r"dropping (\d+) duplicate", first_run)
