@@ -1,4 +1,4 @@
-"""The live operations dashboard: one HTML page and a JSON API over ClickHouse.
+"""The live operations dashboard: one HTML page, a JSON API and a push stream over ClickHouse.
 
 `build_app(client)` returns an aiohttp application that anything can serve: `govpulse serve`
 mounts it next to the sink on the one chdb client of the embedded stack, `govpulse dashboard`
@@ -6,37 +6,54 @@ serves it alone against a ClickHouse server (as a read-only user; see dashboard/
 
 Why the pieces are as they are:
 
-- ClickHouse calls are blocking, so every query runs in a thread executor and the event loop
-  keeps serving. The executor has one worker by default, which serialises the dashboard's
-  use of the client: measured on clickhouse-connect 1.12's chdb client, two threads sharing
-  one client run no faster than one (the client already holds a per-handle lock around every
-  call, and one query uses both cores), and an HTTP client with a session id refuses
-  concurrent queries in its session. Raise `workers` only with a client that allows it.
-- Identical requests within `cache_seconds` share one answer (and one in-flight query), so
-  ten wall screens polling every two seconds cost ClickHouse what one does.
-- Parameters are validated (`govpulse.dashboard.params`) before a query exists; errors are JSON with
-  the HTTP status, the parameter and what was expected.
+- Cost per refresh tick, not per viewer. A hundred wall screens (one per province, the
+  national room, analysts) ask ~10 panels every 2 s; asked one province at a time that is
+  ~850 different questions per tick. A panel with a province filter is computed for every
+  province at once and each screen's answer cut from it; every answer is shared within its
+  tick and, once computed, served at once while the next tick is computed (`Dashboard`,
+  `dashboard.cache`). Pages subscribe to `/api/stream` (Server-Sent Events: one connection
+  per screen, one serialisation per view and tick, `dashboard.stream`) and fall back to
+  polling the endpoints, which answer from the same ticks.
+- The pipeline first. ClickHouse calls are blocking, so they run in a thread executor with
+  one worker by default (measured on clickhouse-connect 1.12's chdb client, two threads
+  sharing one client run no faster than one), behind a bounded, prioritised queue
+  (`dashboard.gate`) that sheds with 503 + Retry-After instead of queueing, and each query
+  runs on one engine thread (`DashboardQueries(max_threads=1)`): the sink and the stream
+  workers keep the other core whatever the number of viewers.
+- Parameters are validated (`govpulse.dashboard.params`) before a query exists; errors are
+  JSON with the HTTP status, the parameter and what was expected.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from clickhouse_connect.driver.client import Client
 
+from govpulse.dashboard import stream as push
+from govpulse.dashboard.board import Dashboard, Limits
+from govpulse.dashboard.gate import QueryGate, Shed
 from govpulse.dashboard.meta import build_meta
-from govpulse.dashboard.params import RANGES, ParameterError, Query, parse, province_code
-from govpulse.dashboard.queries import DashboardQueries, bucket_seconds, window_of
-from govpulse.monitoring.metrics import DASHBOARD_REQUEST_SECONDS, DASHBOARD_REQUESTS
+from govpulse.dashboard.params import (
+    RANGES,
+    ParameterError,
+    Query,
+    parse,
+    province_code,
+)
+from govpulse.dashboard.queries import DashboardQueries, bucket_seconds
+from govpulse.monitoring.metrics import (
+    DASHBOARD_REQUEST_SECONDS,
+    DASHBOARD_REQUESTS,
+)
+from govpulse.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +84,18 @@ SECURITY_HEADERS = {
 }
 
 
+def options_from(settings: Settings) -> dict[str, Any]:
+    """`build_app` keywords from the GOVPULSE_DASHBOARD_* settings (serve and dashboard)."""
+    return {
+        "limits": Limits(
+            settings.dashboard_max_queued,
+            settings.dashboard_max_wait_seconds,
+            settings.dashboard_max_subscribers,
+        ),
+        "max_threads": settings.dashboard_query_threads or None,
+    }
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -77,135 +106,19 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return response
 
 
-class ResponseCache:
-    """Answers by key; concurrent requests for a key share one computation.
-
-    Entries hold the task, not the value, so a burst of identical requests that arrives while
-    the first is still querying waits for that query instead of starting its own. An answer
-    younger than its `ttl` is shared. With `serve_stale`, an older answer (up to
-    STALE_FACTOR × ttl) is returned at once while one background task recomputes it: the
-    day and week views, whose queries merge a day of hourly and up to six days of daily
-    rollup rows (10-30 ms at 10M events, see dashboard/README.md), then never keep a
-    request waiting after their first computation.
-    """
-
-    MAX_ENTRIES = 2048
-    STALE_FACTOR = 10
-
-    def __init__(self) -> None:
-        self._entries: dict[Any, tuple[float, asyncio.Future[Any]]] = {}
-        self._refreshing: dict[Any, asyncio.Future[Any]] = {}
-
-    async def get(
-        self,
-        key: Any,
-        compute: Callable[[], Awaitable[Any]],
-        ttl: float,
-        serve_stale: bool = False,
-    ) -> Any:
-        if ttl <= 0:
-            return await compute()
-        now = time.monotonic()
-        entry = self._entries.get(key)
-        if entry is not None:
-            born, future = entry
-            age = now - born
-            if age < ttl:
-                return await asyncio.shield(future)
-            usable = future.done() and not future.cancelled() and future.exception() is None
-            if serve_stale and usable and age < ttl * self.STALE_FACTOR:
-                if key not in self._refreshing:
-                    self._refresh(key, compute, now)
-                return future.result()
-        if len(self._entries) >= self.MAX_ENTRIES:
-            self._entries = {
-                k: v for k, v in self._entries.items() if now - v[0] < ttl * self.STALE_FACTOR
-            }
-        future = asyncio.ensure_future(compute())
-        self._entries[key] = (now, future)
-        future.add_done_callback(partial(self._forget_failure, key))
-        return await asyncio.shield(future)
-
-    def _refresh(self, key: Any, compute: Callable[[], Awaitable[Any]], born: float) -> None:
-        """Recompute in the background; the stale answer is replaced only on success."""
-        future = asyncio.ensure_future(compute())
-        self._refreshing[key] = future
-
-        def done(task: asyncio.Future[Any]) -> None:
-            self._refreshing.pop(key, None)
-            if not task.cancelled() and task.exception() is None:
-                self._entries[key] = (born, task)
-            elif not task.cancelled():
-                # the old answer is not served again: the next request computes, and shows
-                # ClickHouse's error rather than figures that silently stopped moving
-                self._entries.pop(key, None)
-                log.warning("background refresh of %s failed: %s", key, task.exception())
-
-        future.add_done_callback(done)
-
-    def cancel_refreshes(self) -> None:
-        """At shutdown: background refreshes would find the executor gone."""
-        for future in list(self._refreshing.values()):
-            future.cancel()
-
-    def _forget_failure(self, key: Any, future: asyncio.Future[Any]) -> None:
-        """A failed query is not cached: the next request tries again."""
-        if future.cancelled() or future.exception() is not None:
-            entry = self._entries.get(key)
-            if entry is not None and entry[1] is future:
-                del self._entries[key]
-
-
-class Dashboard:
-    """Per-application state: the queries, the executor, the cache, the page metadata."""
-
-    def __init__(
-        self,
-        queries: DashboardQueries,
-        meta: dict[str, Any],
-        cache_seconds: float,
-        workers: int,
-    ) -> None:
-        self.queries = queries
-        self.meta = meta
-        self.cache = ResponseCache()
-        self.cache_seconds = cache_seconds
-        self.workers = workers
-        self.executor: ThreadPoolExecutor | None = None
-
-    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking ClickHouse read in the executor."""
-        if self.executor is None:
-            raise web.HTTPServiceUnavailable(reason="dashboard is not started")
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
-
-    async def windowed(self, name: str, query: Query) -> Any:
-        method = getattr(self.queries, name)
-
-        async def compute() -> Any:
-            return await self.run(method, query, window_of(query.range))
-
-        # Live ranges share answers for `cache_seconds`; the day and week views for their
-        # range's max_age, served stale while recomputed (see ResponseCache).
-        live = query.range.max_age <= self.cache_seconds
-        ttl = self.cache_seconds if live or self.cache_seconds <= 0 else query.range.max_age
-        return await self.cache.get((name, *query.key()), compute, ttl, serve_stale=not live)
-
-    async def freshness(self) -> Any:
-        async def compute() -> Any:
-            result = await self.run(self.queries.freshness)
-            thresholds = self.meta["thresholds"]
-            age = result["data_age_seconds"]
-            result["freshness_threshold_seconds"] = thresholds["freshness_seconds"]
-            result["fresh"] = age is not None and age <= thresholds["freshness_seconds"]
-            result["dead_letter_threshold"] = thresholds["dead_letter_rate"]
-            result["dead_letter_ok"] = result["dead_letter_rate"] <= thresholds["dead_letter_rate"]
-            return result
-
-        return await self.cache.get(("freshness",), compute, self.cache_seconds)
-
-
 DASHBOARD = web.AppKey("dashboard", Dashboard)
+# How the dashboard is served (`web.run_app`/`web.AppRunner` keywords): the handler of a
+# client that hung up is cancelled, so its queued query never runs (dashboard.gate); idle
+# keep-alive sockets are closed after 15 s rather than 75, so sockets follow the viewers.
+SERVER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "keepalive_timeout": 15.0}
+STREAM_PATH = "/api/stream"
+
+
+def shed_response(error: Shed) -> web.Response:
+    """503 with Retry-After: the client comes back later instead of waiting in a queue."""
+    response = _json({"error": str(error), "status": 503, "reason": error.reason}, 503)
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _endpoint_label(request: web.Request) -> str:
@@ -226,6 +139,8 @@ async def _api_middleware(
         response = await handler(request)
     except ParameterError as error:
         response = _json(error.body(), error.status)
+    except Shed as error:
+        response = shed_response(error)
     except web.HTTPException as error:
         if not api:
             raise
@@ -279,9 +194,22 @@ async def _province(request: web.Request) -> web.Response:
     return _json(await request.app[DASHBOARD].windowed("province", query))
 
 
+async def _stream(request: web.Request) -> web.StreamResponse:
+    query = parse(request.query, frozenset({"range", "province"}))
+    return await push.serve(request, request.app[DASHBOARD], query)
+
+
 async def _start_executor(app: web.Application) -> None:
     dashboard = app[DASHBOARD]
     dashboard.executor = ThreadPoolExecutor(dashboard.workers, thread_name_prefix="dashboard-ch")
+    limits = dashboard.limits
+    dashboard.gate = QueryGate(
+        dashboard.executor, dashboard.workers, limits.max_queued, limits.max_wait_seconds
+    )
+
+
+async def _end_streams(app: web.Application) -> None:
+    app[DASHBOARD].closing.set()
 
 
 async def _stop_executor(app: web.Application) -> None:
@@ -290,6 +218,7 @@ async def _stop_executor(app: web.Application) -> None:
     if dashboard.executor is not None:
         dashboard.executor.shutdown(wait=True, cancel_futures=True)
         dashboard.executor = None
+        dashboard.gate = None
 
 
 def build_app(
@@ -301,13 +230,17 @@ def build_app(
     dead_letter_threshold: float = 0.05,
     cache_seconds: float = 1.0,
     workers: int = 1,
+    limits: Limits | None = None,
+    max_threads: int | None = 1,
 ) -> web.Application:
     """The dashboard as an aiohttp application reading `database` through `client`.
 
     `database` defaults to the client's, like migrate(), so the sink and the dashboard built
     from one DSN agree. Thresholds decide when the data age (now - the newest stored event's
     produced_at) and the dead-letter rate (share of the last five minutes) turn red on the page.
-    `cache_seconds=0` disables response sharing (benchmarks measure every query).
+    `cache_seconds=0` disables response sharing (benchmarks measure every query). `limits`
+    bound the queue and the push subscribers; `max_threads` the engine threads per query
+    (None: the engine's default).
     """
     if not 0.5 <= refresh_seconds <= 2.0:
         raise ValueError(f"refresh_seconds={refresh_seconds}: the page must refresh every 0.5-2 s")
@@ -322,7 +255,8 @@ def build_app(
     for entry in meta["ranges"]:
         entry["step_seconds"] = bucket_seconds(RANGES[entry["name"]])
     app = web.Application(middlewares=[_api_middleware])
-    app[DASHBOARD] = Dashboard(DashboardQueries(client, database), meta, cache_seconds, workers)
+    queries = DashboardQueries(client, database, max_threads=max_threads)
+    app[DASHBOARD] = Dashboard(queries, meta, cache_seconds, workers, limits or Limits())
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.router.add_get("/api/meta", _meta)
@@ -330,6 +264,8 @@ def build_app(
     for path, (name, allowed) in WINDOWED.items():
         app.router.add_get(path, _windowed_handler(name, allowed))
     app.router.add_get(PROVINCE_PATH, _province)
+    app.router.add_get(STREAM_PATH, _stream)
     app.on_startup.append(_start_executor)
+    app.on_shutdown.append(_end_streams)
     app.on_cleanup.append(_stop_executor)
     return app

@@ -14,6 +14,8 @@ from types import TracebackType
 
 from aiohttp import web
 
+from govpulse.dashboard.app import SERVER_OPTIONS
+
 
 class BackgroundServer:
     """`with BackgroundServer(app) as server: urlopen(server.url + "/api/meta")`."""
@@ -31,7 +33,7 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     async def _start(self) -> int:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, **SERVER_OPTIONS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

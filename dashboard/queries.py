@@ -28,6 +28,16 @@ Rules every query here follows:
   province first, sinks/ddl/0008_long_range_rollups.sql).
 - Timestamps leave ClickHouse as Unix seconds (`toUnixTimestamp`): chdb may drop the zone of
   a `DateTime('UTC')` column in its output, an integer cannot be misread.
+- Every panel a screen asks with its own province (`GROUPED_PANELS`) is a builder of its
+  statements and a shaper of an answer from their rows. `all_provinces` sends the same
+  statements once without a province filter, `province_code` leading their SELECT and GROUP
+  BY, and shapes each province's answer from its rows: 77 wall screens cost one query set
+  per refresh, not 77. (The district drill-down then scans the window of `events_*` for all
+  provinces at once: the one grouped statement that reads raw events.)
+- Every statement goes out through `_rows`, counted (`statements`, DASHBOARD_QUERIES) and
+  with `max_threads` (one engine thread by default: the dashboard's reads are small, the
+  sink and the stream workers keep the other cores); see `engine_settings` for a read-only
+  user, who may not send settings.
 
 Each public method is blocking (clickhouse-connect is synchronous); `dashboard.app` runs them
 in a thread executor.
@@ -35,22 +45,26 @@ in a thread executor.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from string import Template
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from govpulse.dashboard.params import BREAKDOWN_DIMENSIONS, Query, TimeRange, Window
-from govpulse.monitoring.metrics import data_age_seconds
+from govpulse.monitoring.metrics import DASHBOARD_QUERIES, data_age_seconds
 from govpulse.schemas.catalog import EVENT_TYPES
 from govpulse.schemas.reference import agencies, districts, provinces, region_of
+
+log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Filter clauses a request can switch on, by parameter name. Text fixed here; values bound.
@@ -58,6 +72,7 @@ _FILTERS = {
     "province": "province_code = {province:String}",
     "agency": "agency_code = {agency:String}",
 }
+_BOTH = ("province", "agency")
 _IN_WINDOW = (
     "$time >= toDateTime({start:UInt32}, 'UTC') AND $time < toDateTime({end:UInt32}, 'UTC')"
 )
@@ -69,9 +84,17 @@ _PARTIAL_DAYS = (
     "OR hour >= toDateTime({day_end:UInt32}, 'UTC') AND hour < toDateTime({end:UInt32}, 'UTC'))"
 )
 _KINDS = ("activity", "service_request", "complaint", "net_pracharat", "digital_center")
-# Events per type as columns of one row: the per-type sums of a GROUP BY without event_type
-# in its key, which is 2-3 times cheaper than grouping by event_type too.
-_PER_TYPE = ", ".join(f"sumIf(events, event_type = '{t}')" for t in EVENT_TYPES)
+
+
+def _per_type(condition: str = "") -> str:
+    """Events per type as columns of one row (of the rows that meet `condition`): the
+    per-type sums of a GROUP BY without event_type in its key, which is 2-3 times cheaper
+    than grouping by event_type too."""
+    extra = f" AND {condition}" if condition else ""
+    return ", ".join(f"sumIf(events, event_type = '{t}'{extra})" for t in EVENT_TYPES)
+
+
+_PER_TYPE = _per_type()
 TOP_AGENCIES = 10
 TOP_SERVICES = 8
 # The data age looks for the newest produced_at among the rows of the last two hours of
@@ -84,6 +107,22 @@ DEAD_LETTER_WINDOW_MINUTES = 5
 # Service names are not in the rollup (service_code is); they are looked up from the raw
 # table now and then, since a service's name changes rarely.
 SERVICE_NAMES_TTL_SECONDS = 300.0
+# Panels `DashboardQueries.all_provinces` computes for every province at once: those a wall
+# screen asks with its own `province=` filter (`province` is the drill-down of one province).
+GROUPED_PANELS = (
+    "overview",
+    "timeseries",
+    "ministries",
+    "service_requests",
+    "complaints",
+    "net_pracharat",
+    "digital_centers",
+    "breakdown",
+    "province",
+)
+# The engine threads one dashboard query may use by default: the dashboard answers from
+# small rollups, the sink and the stream workers on the same host keep the other cores.
+DEFAULT_MAX_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -230,18 +269,82 @@ def _names(code: str, table: dict[str, Any]) -> dict[str, str]:
     return {"name_th": item.name_th, "name_en": item.name_en}
 
 
-class DashboardQueries:
-    """Every read the dashboard makes, against one database."""
+def engine_settings(client: Client, max_threads: int | None) -> dict[str, Any]:
+    """The settings every dashboard query carries: `max_threads`, unless None or the user may
+    not change it.
 
-    def __init__(self, client: Client, database: str | None = None) -> None:
+    A `readonly = 1` user (the dashboard's in server mode, see dashboard/README.md) may change
+    no setting: the server refuses a query carrying one (Code 164, READONLY), and
+    clickhouse-connect, which reads at connect time from system.settings that the setting is
+    read-only for this user, raises ProgrammingError before sending it (its default
+    `invalid_setting_action`, "error"). So it is left out, with a warning unless the user's
+    settings profile already holds that very value (then there is nothing to change).
+    """
+    if max_threads is None:
+        return {}
+    current = client.server_settings.get("max_threads")
+    if current is not None and current.readonly:
+        if current.value != str(max_threads):
+            log.warning(
+                "dashboard queries run without max_threads=%d: this ClickHouse user may not "
+                "change settings (readonly); set max_threads = %d in its settings profile",
+                max_threads,
+                max_threads,
+            )
+        return {}
+    return {"max_threads": max_threads}
+
+
+def _refused_as_readonly(error: DatabaseError) -> bool:
+    """Whether the server refused a query's settings because the user is read-only."""
+    return "READONLY" in str(error) or "Code: 164" in str(error)
+
+
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Statements:
+    """The SQL one panel sends, in order, all with the same bound parameters."""
+
+    sql: tuple[str, ...]
+    params: dict[str, Any]
+
+
+# A panel is a builder of its statements (`grouped`: keyed and grouped by province, for
+# every province at once) and a shaper of one answer from their rows.
+Build = Callable[[Query, Window, bool], Statements]
+Shape = Callable[[Query, Window, Sequence[Rows]], dict[str, Any]]
+
+
+class DashboardQueries:
+    """Every read the dashboard makes, against one database.
+
+    `max_threads` bounds the engine threads of each query (None: the server's default), so
+    the dashboard's queries leave the sink and the stream workers their cores; see
+    `engine_settings` for a read-only user. `statements` counts the SQL statements sent.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        database: str | None = None,
+        *,
+        max_threads: int | None = DEFAULT_MAX_THREADS,
+    ) -> None:
         database = database or client.database or "default"
         if not _IDENTIFIER.fullmatch(database):
             raise ValueError(
                 f"dashboard database {database!r}: expected a plain identifier "
                 "(letters, digits, underscore; not starting with a digit)"
             )
+        if max_threads is not None and max_threads < 1:
+            raise ValueError(f"max_threads={max_threads}: expected at least 1, or None")
         self.client = client
         self.database = database
+        self.settings = engine_settings(client, max_threads)
+        self.statements = 0
+        self._statements_lock = threading.Lock()
         self._service_names: dict[str, str] = {}
         self._service_names_at = -SERVICE_NAMES_TTL_SECONDS
         self._service_names_lock = threading.Lock()
@@ -268,6 +371,7 @@ class DashboardQueries:
         allow: Sequence[str] = (),
         window: Window | None = None,
         by_province: bool = False,
+        grouped: bool = False,
     ) -> str:
         """Fill in `$db`, `$filters` (the switched-on clauses of `_FILTERS`) and the grain.
 
@@ -280,16 +384,22 @@ class DashboardQueries:
         filtered rows as a subquery, for totals and groupings: with a window holding whole
         days, their daily rows UNION ALL the hourly rows of the rest (see `whole_days`; the
         `_params` of that window bind the day bounds).
+
+        `grouped` answers every province at once (`all_provinces`): `$key` becomes
+        `province_code,` (the leading column of the SELECT and of its GROUP BY) and `$group`
+        `GROUP BY province_code` (for a SELECT with no GROUP BY of its own); without it both
+        are empty. A grouped statement has no province filter and reads the tables a
+        province-filtered one reads: never the national twins.
         """
         clauses = []
         if query is not None:
             for name in allow:
-                if getattr(query, name) is not None:
+                if getattr(query, name) is not None and not (grouped and name == "province"):
                     clauses.append(_FILTERS[name])
         filters = "".join(f" AND {clause}" for clause in clauses)
         grain = MINUTE if query is None else grain_of(query.range)
         days = None if query is None or window is None else whole_days(query.range, window)
-        national = query is not None and not by_province and reads_national(query)
+        national = query is not None and not (by_province or grouped) and reads_national(query)
         tables = {
             kind: f"{kind}_national_{grain.time}"
             if national and kind in NATIONAL_KINDS
@@ -305,6 +415,8 @@ class DashboardQueries:
             filters=filters,
             time=grain.time,
             sketch=grain.sketch,
+            key="province_code," if grouped else "",
+            group="GROUP BY province_code" if grouped else "",
             **tables,
             **rows,
         )
@@ -336,8 +448,36 @@ class DashboardQueries:
         params.update(extra)
         return params
 
-    def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.client.query(sql, parameters=params).result_rows]
+    def _windowed_statements(
+        self, query: Query, window: Window, grouped: bool, *texts: str
+    ) -> Statements:
+        """Statements over the window's rows, filtered by province and agency (or grouped)."""
+        return Statements(
+            tuple(self._sql(text, query, _BOTH, window, grouped=grouped) for text in texts),
+            self._params(query, window),
+        )
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> Rows:
+        """Send one statement: the single place the dashboard's queries go out, counted here."""
+        with self._statements_lock:
+            self.statements += 1
+        DASHBOARD_QUERIES.inc()
+        settings = self.settings
+        try:
+            result = self.client.query(sql, parameters=params, settings=settings or None)
+        except DatabaseError as error:
+            # A user made read-only after the client connected: its system.settings said
+            # otherwise, so the setting was sent. Drop it for good and send the query again.
+            if not settings or not _refused_as_readonly(error):
+                raise
+            log.warning(
+                "ClickHouse refused the dashboard's settings %s (read-only user); "
+                "sending its queries without them from now on",
+                sorted(settings),
+            )
+            self.settings = {}
+            return self._rows(sql, params)
+        return [tuple(row) for row in result.result_rows]
 
     @staticmethod
     def _window_info(query: Query, window: Window) -> dict[str, Any]:
@@ -350,6 +490,55 @@ class DashboardQueries:
             "agency": query.agency,
         }
 
+    # -- panels: one answer, or one per province ------------------------------------------
+    def _panel(self, name: str) -> tuple[Build, Shape]:
+        """The statement builder and the answer shaper of a panel of GROUPED_PANELS."""
+        panels: dict[str, tuple[Build, Shape]] = {
+            "overview": (self._overview_sql, self._overview_shape),
+            "timeseries": (self._timeseries_sql, self._timeseries_shape),
+            "ministries": (self._ministries_sql, self._ministries_shape),
+            "service_requests": (self._service_requests_sql, self._service_requests_shape),
+            "complaints": (self._complaints_sql, self._complaints_shape),
+            "net_pracharat": (self._net_pracharat_sql, self._net_pracharat_shape),
+            "digital_centers": (self._digital_centers_sql, self._digital_centers_shape),
+            "breakdown": (self._breakdown_sql, self._breakdown_shape),
+            "province": (self._province_sql, self._province_shape),
+        }
+        return panels[name]
+
+    def _answer(self, name: str, query: Query, window: Window) -> dict[str, Any]:
+        """One answer of a panel: its statements as the query filters them, then shaped."""
+        build, shape = self._panel(name)
+        statements = build(query, window, False)
+        return shape(query, window, [self._rows(sql, statements.params) for sql in statements.sql])
+
+    def all_provinces(self, name: str, query: Query, window: Window) -> dict[str, dict[str, Any]]:
+        """Panel `name` for every province at once: province code → the very answer
+        `getattr(self, name)` gives for that province (same range, agency and `by`).
+
+        Why: 77 wall screens ask the same panels, each for its province, every refresh. The
+        panel's statements run once, grouped by `province_code` over all provinces (as many
+        statements as one province's answer takes), and each province's answer is shaped
+        from its rows by the code that shapes a single answer. A province without rows gets
+        what its own query would give: its shaper takes no rows as an aggregate over none.
+        """
+        if name not in GROUPED_PANELS:
+            raise ValueError(f"panel {name!r}: expected one of {', '.join(GROUPED_PANELS)}")
+        if query.province is not None:
+            raise ValueError("all_provinces: the query must not filter by province")
+        build, shape = self._panel(name)
+        statements = build(query, window, True)
+        split: list[dict[str, Rows]] = []
+        for sql in statements.sql:
+            by_province: dict[str, Rows] = defaultdict(list)
+            for province, *rest in self._rows(sql, statements.params):
+                by_province[province].append(tuple(rest))
+            split.append(by_province)
+        return {
+            code: shape(replace(query, province=code), window, [s.get(code, []) for s in split])
+            for code in provinces()
+        }
+
     # -- endpoints -------------------------------------------------------------------------
     def overview(self, query: Query, window: Window) -> dict[str, Any]:
         """Headline figures: events by type, citizens, baht, events in the last full minute.
@@ -357,32 +546,45 @@ class DashboardQueries:
         One pass without GROUP BY: per-type counts are sumIf columns, so the costly state merge
         (uniqMerge of citizens) runs once, not once per type and again for a total. Pipeline
         latency is a live-health figure and comes with /api/freshness (last five minutes).
-        The last full minute is a column of the same pass over the per-minute rollup; the
-        hourly and daily rollups have no minutes, so for a day or a week it is a scalar
-        subquery of the same query, a one-minute read of the per-minute rollup.
         """
-        per_minute = grain_of(query.range) is MINUTE
-        last_column = (
-            "sumIf(events, minute = toDateTime({last_minute:UInt32}, 'UTC'))"
-            if per_minute
-            else "(SELECT sum(events) FROM $db.activity_minute "
-            "WHERE minute = toDateTime({last_minute:UInt32}, 'UTC')$filters)"
+        return self._answer("overview", query, window)
+
+    def _overview_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
+        """The last full minute (before the window's `now`) is a column of the same pass:
+        over the per-minute rollup directly; the hourly and daily rollups have no minutes,
+        so for a day or a week the pass reads that minute's per-minute rows as well, tagged
+        `last` (UNION ALL: a province whose only rows are of that minute still gets a row)."""
+        if grain_of(query.range) is MINUTE:
+            sql = f"""
+                SELECT $key {_PER_TYPE}, uniqMerge(citizens), sum(amount_thb),
+                       sumIf(events, minute = toDateTime({{last_minute:UInt32}}, 'UTC'))
+                FROM $activity_rows
+                $group
+                """
+        else:
+            sql = f"""
+                SELECT $key {_per_type("NOT last")}, uniqMergeIf(citizens, NOT last),
+                       sumIf(amount_thb, NOT last), sumIf(events, last)
+                FROM (
+                    SELECT $key false AS last, event_type, events, citizens, amount_thb
+                    FROM $activity_rows
+                    UNION ALL
+                    SELECT $key true AS last, event_type, events, citizens, amount_thb
+                    FROM $db.activity_minute
+                    WHERE minute = toDateTime({{last_minute:UInt32}}, 'UTC')$filters
+                )
+                $group
+                """
+        now = time.time() if window.now is None else window.now
+        last_minute = (int(now) // 60 - 1) * 60  # the last complete minute
+        return Statements(
+            (self._sql(sql, query, _BOTH, window, grouped=grouped),),
+            self._params(query, window, last_minute=last_minute),
         )
-        sql = self._sql(
-            f"""
-            SELECT {_PER_TYPE},
-                   uniqMerge(citizens),
-                   sum(amount_thb),
-                   {last_column}
-            FROM $activity_rows
-            """,
-            query,
-            ("province", "agency"),
-            window,
-        )
-        last_minute = (int(time.time()) // 60 - 1) * 60  # the last complete minute
-        params = self._params(query, window, last_minute=last_minute)
-        row = self._rows(sql, params)[0]
+
+    def _overview_shape(self, query: Query, window: Window, rows: Sequence[Rows]) -> dict[str, Any]:
+        # No row (a province without events, grouped): what an aggregate over no rows gives.
+        row = rows[0][0] if rows[0] else (0,) * (len(EVENT_TYPES) + 3)
         by_type = {t: int(n) for t, n in zip(EVENT_TYPES, row, strict=False)}
         citizens, amount, last = row[len(EVENT_TYPES) :]
         return {
@@ -396,20 +598,26 @@ class DashboardQueries:
 
     def timeseries(self, query: Query, window: Window) -> dict[str, Any]:
         """Events per bucket and type, zero-filled, as events per minute of event time."""
-        sql = self._sql(
-            f"""
-            SELECT {_BUCKET} AS t, {_PER_TYPE}
+        return self._answer("timeseries", query, window)
+
+    def _timeseries_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
+        sql = f"""
+            SELECT $key {_BUCKET} AS t, {_PER_TYPE}
             FROM $db.$activity
             WHERE {_IN_WINDOW}$filters
-            GROUP BY t
-            """,
-            query,
-            ("province", "agency"),
+            GROUP BY $key t
+            """
+        return Statements(
+            (self._sql(sql, query, _BOTH, grouped=grouped),), self._params(query, window)
         )
+
+    def _timeseries_shape(
+        self, query: Query, window: Window, rows: Sequence[Rows]
+    ) -> dict[str, Any]:
         buckets = window.buckets
         index = {t: i for i, t in enumerate(buckets)}
         series = {t: [0] * len(buckets) for t in EVENT_TYPES}
-        for t, *per_type in self._rows(sql, self._params(query, window)):
+        for t, *per_type in rows[0]:
             if t in index:
                 for event_type, events in zip(EVENT_TYPES, per_type, strict=True):
                     series[event_type][index[t]] = int(events)
@@ -428,19 +636,22 @@ class DashboardQueries:
 
     def ministries(self, query: Query, window: Window) -> dict[str, Any]:
         """Events by ministry (split by type) and the most active departments."""
-        sql = self._sql(
-            f"""
-            SELECT agency_code, ministry_code, {_PER_TYPE}
+        return self._answer("ministries", query, window)
+
+    def _ministries_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
+        sql = f"""
+            SELECT $key agency_code, ministry_code, {_PER_TYPE}
             FROM $activity_rows
-            GROUP BY agency_code, ministry_code
-            """,
-            query,
-            ("province", "agency"),
-            window,
-        )
+            GROUP BY $key agency_code, ministry_code
+            """
+        return self._windowed_statements(query, window, grouped, sql)
+
+    def _ministries_shape(
+        self, query: Query, window: Window, rows: Sequence[Rows]
+    ) -> dict[str, Any]:
         by_ministry: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(EVENT_TYPES, 0))
         by_agency: dict[str, int] = defaultdict(int)
-        for agency, ministry, *per_type in self._rows(sql, self._params(query, window)):
+        for agency, ministry, *per_type in rows[0]:
             for event_type, events in zip(EVENT_TYPES, per_type, strict=True):
                 by_ministry[ministry][event_type] += int(events)
                 by_agency[agency] += int(events)
@@ -503,20 +714,55 @@ class DashboardQueries:
     def province(self, query: Query, window: Window) -> dict[str, Any]:
         """One province: its agencies (rollup) and its districts (raw tables, by key prefix)."""
         assert query.province is not None
-        code = query.province
-        agency_sql = self._sql(
-            f"""
-            SELECT agency_code, {_PER_TYPE}
+        return self._answer("province", query, window)
+
+    def _province_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
+        """Agencies from the rollup; the district drill-down per hour from district_hour, per
+        minute from the raw tables (see the module docstring for why)."""
+        agency_sql = f"""
+            SELECT $key agency_code, {_PER_TYPE}
             FROM $activity_rows
-            GROUP BY agency_code
-            """,
-            query,
-            ("province", "agency"),
-            window,
+            GROUP BY $key agency_code
+            """
+        if grain_of(query.range) is HOUR:
+            district_sql = self._sql(
+                f"""
+                SELECT $key event_type, district_code, sum(events)
+                FROM $db.district_hour
+                WHERE {_IN_WINDOW}$filters
+                GROUP BY $key event_type, district_code
+                """,
+                query,
+                _BOTH,
+                grouped=grouped,
+            )
+        else:
+            district_sql = "\nUNION ALL\n".join(
+                self._sql(
+                    f"""
+                    SELECT $key '{event_type}' AS event_type, district_code, count() AS n
+                    FROM $db.events_{event_type}
+                    WHERE occurred_at >= toDateTime64({{start:UInt32}}, 3, 'UTC')
+                      AND occurred_at < toDateTime64({{end:UInt32}}, 3, 'UTC')$filters
+                    GROUP BY $key district_code
+                    """,
+                    query,
+                    _BOTH,
+                    grouped=grouped,
+                )
+                for event_type in EVENT_TYPES  # constant names from the catalogue
+            )
+        return Statements(
+            (self._sql(agency_sql, query, _BOTH, window, grouped=grouped), district_sql),
+            self._params(query, window),
         )
-        params = self._params(query, window)
+
+    def _province_shape(self, query: Query, window: Window, rows: Sequence[Rows]) -> dict[str, Any]:
+        assert query.province is not None
+        code = query.province
+        agency_rows_in, district_rows_in = rows
         by_agency: dict[str, dict[str, int]] = {}
-        for agency, *per_type in self._rows(agency_sql, params):
+        for agency, *per_type in agency_rows_in:
             by_agency[agency] = {t: int(n) for t, n in zip(EVENT_TYPES, per_type, strict=True)}
         table = agencies()
         agency_rows: list[dict[str, Any]] = [
@@ -524,40 +770,11 @@ class DashboardQueries:
             for a, t in by_agency.items()
         ]
         agency_rows.sort(key=lambda r: (-r["events"], r["code"]))
-        # District drill-down: per hour from district_hour, per minute from the raw tables (see
-        # the module docstring for why).
-        if grain_of(query.range) is HOUR:
-            district_sql = self._sql(
-                f"""
-                SELECT event_type, district_code, sum(events)
-                FROM $db.district_hour
-                WHERE province_code = {{province:String}} AND {_IN_WINDOW}$filters
-                GROUP BY event_type, district_code
-                """,
-                query,
-                ("agency",),
-            )
-        else:
-            district_sql = "\nUNION ALL\n".join(
-                self._sql(
-                    f"""
-                    SELECT '{event_type}' AS event_type, district_code, count() AS n
-                    FROM $db.events_{event_type}
-                    WHERE province_code = {{province:String}}
-                      AND occurred_at >= toDateTime64({{start:UInt32}}, 3, 'UTC')
-                      AND occurred_at < toDateTime64({{end:UInt32}}, 3, 'UTC')$filters
-                    GROUP BY district_code
-                    """,
-                    query,
-                    ("agency",),
-                )
-                for event_type in EVENT_TYPES  # constant names from the catalogue
-            )
         own = {d.code: d for d in districts().values() if d.province_code == code}
         counts: dict[str | None, dict[str, int]] = {
             d: dict.fromkeys(EVENT_TYPES, 0) for d in sorted(own)
         }
-        for event_type, district, n in self._rows(district_sql, params):
+        for event_type, district, n in district_rows_in:
             key = district if district in own else None
             counts.setdefault(key, dict.fromkeys(EVENT_TYPES, 0))[event_type] += int(n)
         district_rows: list[dict[str, Any]] = [
@@ -583,22 +800,31 @@ class DashboardQueries:
 
     def service_requests(self, query: Query, window: Window) -> dict[str, Any]:
         """Outcomes by status, top services with completion share, processing time."""
-        sql = self._sql(
-            """
-            SELECT service_code, agency_code, status, sum(requests),
+        return self._answer("service_requests", query, window)
+
+    def _service_requests_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
+        outcomes_sql = """
+            SELECT $key service_code, agency_code, status, sum(requests),
                    sum(satisfaction_sum), sum(satisfaction_count)
             FROM $service_request_rows
-            GROUP BY service_code, agency_code, status
-            """,
-            query,
-            ("province", "agency"),
-            window,
-        )
-        params = self._params(query, window)
+            GROUP BY $key service_code, agency_code, status
+            """
+        timing_sql = """
+            SELECT $key quantiles${sketch}Merge(0.5, 0.9)(processing_seconds)
+            FROM $activity_rows
+            WHERE event_type = 'service_request'
+            $group
+            """
+        return self._windowed_statements(query, window, grouped, outcomes_sql, timing_sql)
+
+    def _service_requests_shape(
+        self, query: Query, window: Window, rows: Sequence[Rows]
+    ) -> dict[str, Any]:
+        outcomes, timing = rows
         by_status: dict[str, int] = defaultdict(int)
         services: dict[str, dict[str, Any]] = {}
         score_sum = score_count = 0
-        for service, agency, status, requests, s_sum, s_count in self._rows(sql, params):
+        for service, agency, status, requests, s_sum, s_count in outcomes:
             by_status[status] += int(requests)
             entry = services.setdefault(
                 service, {"code": service, "agency_code": agency, "requests": 0, "by_status": {}}
@@ -607,17 +833,7 @@ class DashboardQueries:
             entry["by_status"][status] = entry["by_status"].get(status, 0) + int(requests)
             score_sum += int(s_sum)
             score_count += int(s_count)
-        timing_sql = self._sql(
-            """
-            SELECT quantiles${sketch}Merge(0.5, 0.9)(processing_seconds)
-            FROM $activity_rows
-            WHERE event_type = 'service_request'
-            """,
-            query,
-            ("province", "agency"),
-            window,
-        )
-        timing = self._rows(timing_sql, params)
+        # no timing row (grouped, no requests) reads as the empty quantiles of no rows
         p50, p90 = timing[0][0] if timing and timing[0][0] else (None, None)
         names = self.service_names()
         top = sorted(services.values(), key=lambda s: (-s["requests"], s["code"]))[:TOP_SERVICES]
@@ -660,36 +876,34 @@ class DashboardQueries:
 
     def complaints(self, query: Query, window: Window) -> dict[str, Any]:
         """Complaints by category, severity and status; 1111 share; median resolution."""
-        sql = self._sql(
-            """
-            SELECT category, severity, status, via_1111, sum(complaints)
+        return self._answer("complaints", query, window)
+
+    def _complaints_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
+        counts_sql = """
+            SELECT $key category, severity, status, via_1111, sum(complaints)
             FROM $complaint_rows
-            GROUP BY category, severity, status, via_1111
-            """,
-            query,
-            ("province", "agency"),
-            window,
-        )
-        params = self._params(query, window)
+            GROUP BY $key category, severity, status, via_1111
+            """
+        resolution_sql = """
+            SELECT $key quantileTDigestMerge(0.5)(resolution_days)
+            FROM $complaint_rows
+            $group
+            """
+        return self._windowed_statements(query, window, grouped, counts_sql, resolution_sql)
+
+    def _complaints_shape(
+        self, query: Query, window: Window, rows: Sequence[Rows]
+    ) -> dict[str, Any]:
+        counts, resolution = rows
         by_category: dict[str, int] = defaultdict(int)
         by_severity: dict[str, int] = defaultdict(int)
         by_status: dict[str, int] = defaultdict(int)
         via_1111 = 0
-        for category, severity, status, hotline, n in self._rows(sql, params):
+        for category, severity, status, hotline, n in counts:
             by_category[category] += int(n)
             by_severity[severity] += int(n)
             by_status[status] += int(n)
             via_1111 += int(n) if hotline else 0
-        resolution_sql = self._sql(
-            """
-            SELECT quantileTDigestMerge(0.5)(resolution_days)
-            FROM $complaint_rows
-            """,
-            query,
-            ("province", "agency"),
-            window,
-        )
-        resolution = self._rows(resolution_sql, params)
         total = sum(by_category.values())
 
         def ranked(counts: dict[str, int]) -> dict[str, int]:
@@ -702,6 +916,7 @@ class DashboardQueries:
             "by_severity": ranked(by_severity),
             "by_status": ranked(by_status),
             "via_1111": via_1111,
+            # no row (grouped, no complaints) reads as the NaN median of no rows
             "resolution_days_p50": _number(resolution[0][0]) if resolution else None,
         }
 
@@ -711,32 +926,44 @@ class DashboardQueries:
         Two queries rather than GROUP BY ROLLUP: the series needs only sums, and the state
         merges (distinct access points, latency t-digest) then run once, for the total.
         """
+        return self._answer("net_pracharat", query, window)
+
+    def _net_pracharat_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
         totals_sql = self._sql(
             """
-            SELECT sum(reports), uniqMerge(access_points), sum(sessions), sum(devices_sum),
+            SELECT $key sum(reports), uniqMerge(access_points), sum(sessions), sum(devices_sum),
                    sum(bytes_down), sum(bytes_up), quantile${sketch}Merge(0.5)(latency_ms)
             FROM $net_pracharat_rows
+            $group
             """,
             query,
-            ("province", "agency"),
+            _BOTH,
             window,
+            grouped=grouped,
         )
         series_sql = self._sql(
             f"""
-            SELECT {_BUCKET} AS t, sum(sessions)
+            SELECT $key {_BUCKET} AS t, sum(sessions)
             FROM $db.$net_pracharat
             WHERE {_IN_WINDOW}$filters
-            GROUP BY t
+            GROUP BY $key t
             """,
             query,
-            ("province", "agency"),
+            _BOTH,
+            grouped=grouped,
         )
-        params = self._params(query, window)
-        total = self._rows(totals_sql, params)[0]
+        return Statements((totals_sql, series_sql), self._params(query, window))
+
+    def _net_pracharat_shape(
+        self, query: Query, window: Window, rows: Sequence[Rows]
+    ) -> dict[str, Any]:
+        totals, series = rows
+        # no row (grouped, no reports): the sums of no rows and their NaN median
+        total = totals[0] if totals else (0, 0, 0, 0, 0, 0, None)
         buckets = window.buckets
         index = {t: i for i, t in enumerate(buckets)}
         sessions = [0] * len(buckets)
-        for t, n in self._rows(series_sql, params):
+        for t, n in series:
             if t in index:
                 sessions[index[t]] = int(n)
         return {
@@ -754,23 +981,24 @@ class DashboardQueries:
 
     def digital_centers(self, query: Query, window: Window) -> dict[str, Any]:
         """Community digital centres: activities, participants, online-order sales by product."""
-        sql = self._sql(
-            """
-            SELECT activity, product_category, sum(activities), sum(participants),
+        return self._answer("digital_centers", query, window)
+
+    def _digital_centers_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
+        sql = """
+            SELECT $key activity, product_category, sum(activities), sum(participants),
                    sum(order_amount_thb)
             FROM $digital_center_rows
-            GROUP BY activity, product_category
-            """,
-            query,
-            ("province", "agency"),
-            window,
-        )
+            GROUP BY $key activity, product_category
+            """
+        return self._windowed_statements(query, window, grouped, sql)
+
+    def _digital_centers_shape(
+        self, query: Query, window: Window, rows: Sequence[Rows]
+    ) -> dict[str, Any]:
         by_activity: dict[str, dict[str, int]] = {}
         by_product: dict[str, dict[str, Any]] = {}
         sales = Decimal(0)
-        for activity, product, n, participants, amount in self._rows(
-            sql, self._params(query, window)
-        ):
+        for activity, product, n, participants, amount in rows[0]:
             entry = by_activity.setdefault(activity, {"activities": 0, "participants": 0})
             entry["activities"] += int(n)
             entry["participants"] += int(participants)
@@ -798,25 +1026,34 @@ class DashboardQueries:
 
     def breakdown(self, query: Query, window: Window) -> dict[str, Any]:
         """Events grouped by one whitelisted dimension of the activity rollup."""
+        return self._answer("breakdown", query, window)
+
+    def _breakdown_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
         assert query.by is not None
         column = BREAKDOWN_DIMENSIONS[query.by]  # KeyError is impossible after validation
         sql = self._sql(
             f"""
-            SELECT {column} AS k, sum(events) AS n
+            SELECT $key {column} AS k, sum(events) AS n
             FROM $activity_rows
-            GROUP BY k
+            GROUP BY $key k
             ORDER BY n DESC, k
             """,
             query,
-            ("province", "agency"),
+            _BOTH,
             window,
             by_province=column in ("province_code", "region_code"),
+            grouped=grouped,
         )
-        rows = self._rows(sql, self._params(query, window))
+        return Statements((sql,), self._params(query, window))
+
+    def _breakdown_shape(
+        self, query: Query, window: Window, rows: Sequence[Rows]
+    ) -> dict[str, Any]:
+        # Grouped, each province's rows keep the statement's order (n DESC, k).
         return {
             **self._window_info(query, window),
             "by": query.by,
-            "rows": [{"key": key, "events": int(n)} for key, n in rows],
+            "rows": [{"key": key, "events": int(n)} for key, n in rows[0]],
         }
 
     def freshness(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def build(
     settings: Settings, echo: Callable[[str], None]
 ) -> tuple[web.Application, Callable[[], None]]:
     """The dashboard app with the sink attached to its lifecycle, and a cleanup callable."""
-    from govpulse.dashboard.app import build_app
+    from govpulse.dashboard.app import build_app, options_from
     from govpulse.sinks.configured import ConfiguredSink
     from govpulse.sinks.migrations import migrate
 
@@ -82,7 +82,7 @@ def build(
         stop.set()
         await asyncio.get_running_loop().run_in_executor(None, thread.join, SINK_STOP_TIMEOUT_S)
 
-    app = build_app(dashboard_client)
+    app = build_app(dashboard_client, **options_from(settings))
     if http_port:
         app.on_startup.append(start_clickhouse_http)
     app.on_startup.append(start_sink)

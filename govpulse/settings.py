@@ -158,6 +158,34 @@ class Settings(BaseSettings):
         description="The dashboard's ClickHouse DSN (a read-only user in server mode). Empty "
         "means GOVPULSE_CLICKHOUSE_DSN.",
     )
+    dashboard_max_queued: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="Dashboard computations that may wait for ClickHouse; one more is refused "
+        "at once (503 + Retry-After) instead of queueing.",
+    )
+    dashboard_max_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="A dashboard computation that waited this long is dropped before it runs "
+        "(its viewer has most likely given up) and answered 503.",
+    )
+    dashboard_max_subscribers: int = Field(
+        default=500,
+        ge=0,
+        le=100_000,
+        description="Pages that may hold the dashboard's push stream; more are refused and "
+        "poll instead (each holds one socket).",
+    )
+    dashboard_query_threads: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="ClickHouse threads per dashboard query (max_threads), so the sink and "
+        "the stream workers keep the other cores; 0 = the engine's default.",
+    )
     topic_partitions: int = Field(
         default=4,
         ge=1,

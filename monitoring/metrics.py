@@ -170,6 +170,31 @@ DASHBOARD_REQUESTS = Counter(
     "API requests answered, by route template and HTTP status code.",
     ["endpoint", "status"],
 )
+DASHBOARD_QUERIES = Counter(
+    "govpulse_dashboard_queries_total",
+    "SQL statements the dashboard sent to ClickHouse: what the engine pays, whatever the viewers.",
+)
+DASHBOARD_SHED = Counter(
+    "govpulse_dashboard_shed_total",
+    "Requests refused (503 + Retry-After) rather than queued: `queue_full` when the bounded "
+    "query queue was full, `waited_too_long` when a queued query was dropped before it started, "
+    "`subscribers` when the push stream had no room for another page.",
+    ["reason"],
+)
+DASHBOARD_STALE = Counter(
+    "govpulse_dashboard_stale_total",
+    "Answers served from the last computed tick while a newer one was not ready (marked stale).",
+)
+DASHBOARD_SUBSCRIBERS = Gauge(
+    "govpulse_dashboard_subscribers",
+    "Pages connected to the push stream (/api/stream).",
+)
+DASHBOARD_TICK_SECONDS = Histogram(
+    "govpulse_dashboard_tick_seconds",
+    "Time to compute one panel for every province at once (one refresh tick of that panel).",
+    ["panel"],
+    buckets=LATENCY_BUCKETS,
+)
 
 
 class Freshness:

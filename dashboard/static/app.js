@@ -1,9 +1,12 @@
 /* GovPulse live operations dashboard.
  *
  * Plain browser JavaScript, no build step. Loads /api/meta once (labels, provinces, tile grid,
- * thresholds), then polls the JSON API: the data-age badge every second, the panels every
- * `refresh_seconds` (≤ 2 s). State lives in the URL hash (#range=1h&province=76&lang=en), so a
- * wall screen can be pointed at a province view and a reload keeps it.
+ * thresholds), then subscribes to /api/stream (Server-Sent Events): the server pushes the view's
+ * panels every `refresh_seconds` (≤ 2 s) and the data-age badge every second, computed once per
+ * tick for every screen. When the stream is refused (the server's subscriber limit) or silent,
+ * the page polls the JSON API at the same periods, and tries the stream again later.
+ * State lives in the URL hash (#range=1h&province=76&lang=en), so a wall screen can be pointed
+ * at a province view and a reload keeps it.
  * Every DOM node is built with createElement/textContent: API strings are never parsed as HTML.
  */
 "use strict";
@@ -27,6 +30,11 @@ let meta = null;
 let generation = 0; // bumps on every view change: late answers for an old view are dropped
 let panelTimer = null;
 let freshTimer = null;
+let source = null; // the EventSource of the current view, if subscribed
+let streamRetry = null;
+let lastPanelsPush = 0; // when the stream last delivered panels / the badge (ms)
+let lastFreshnessPush = 0;
+const STREAM_RETRY_MS = 30000;
 const charts = {};
 let chartScale = 0; // the rem the charts were built with
 let chartLang = null; // and the language of their legends
@@ -200,6 +208,7 @@ function setView(changes) {
   writeHash();
   applyLabels();
   generation += 1;
+  subscribe();
   refreshPanels();
 }
 
@@ -254,6 +263,7 @@ function buildControls() {
     readHash();
     applyLabels();
     generation += 1;
+    subscribe();
     refreshPanels();
   });
 }
@@ -545,7 +555,64 @@ const RENDER = {
   },
 };
 
-// -- polling ----------------------------------------------------------------------------------
+// -- rendering answers, pushed or polled --------------------------------------------------
+function showPanels(answers) {
+  // answers: [name, answer | Error][]; a failed panel keeps its last answer and shows the banner
+  let failed = false;
+  for (const [name, answer] of answers) {
+    if (answer instanceof Error || answer.error) {
+      failed = true;
+    } else {
+      last[name] = answer;
+      RENDER[name](answer);
+    }
+  }
+  if (!state.province) delete last.province;
+  $("error").hidden = !failed;
+  document.body.dataset.refreshed = String(Date.now());
+}
+
+function showFreshness(d) {
+  if (d.error) {
+    $("freshness-badge").classList.add("bad");
+    $("freshness").textContent = "?";
+    return;
+  }
+  last.freshness = d;
+  RENDER.freshness(d);
+}
+
+// -- push: one stream per view; polling below is the fallback -------------------------------
+function subscribe() {
+  if (source) source.close();
+  source = null;
+  clearTimeout(streamRetry);
+  if (!window.EventSource) return;
+  const mine = generation;
+  const params = new URLSearchParams({ range: state.range });
+  if (state.province) params.set("province", state.province);
+  source = new EventSource(`/api/stream?${params}`);
+  source.addEventListener("panels", (event) => {
+    if (mine !== generation) return;
+    lastPanelsPush = Date.now();
+    document.body.dataset.transport = "push";
+    showPanels(Object.entries(JSON.parse(event.data).panels));
+  });
+  source.addEventListener("freshness", (event) => {
+    lastFreshnessPush = Date.now();
+    showFreshness(JSON.parse(event.data));
+  });
+  source.addEventListener("error", () => {
+    // A dropped stream reconnects by itself; a refused one (503: too many subscribers) is
+    // closed for good: poll, and try again later.
+    if (source && source.readyState === EventSource.CLOSED && mine === generation) {
+      source = null;
+      streamRetry = setTimeout(subscribe, STREAM_RETRY_MS);
+    }
+  });
+}
+
+// -- polling: runs whenever the stream has not delivered within a period and a half ----------
 const PANELS = [
   ["overview", () => `/api/overview?${query()}`],
   ["timeseries", () => `/api/timeseries?${query()}`],
@@ -558,8 +625,17 @@ const PANELS = [
   ["channels", () => `/api/breakdown?${query({ by: "channel" })}`],
 ];
 
+function pushed(at, periodMs) {
+  return Date.now() - at < 1.5 * periodMs;
+}
+
 async function refreshPanels() {
   clearTimeout(panelTimer);
+  const period = meta.refresh_seconds * 1000;
+  if (pushed(lastPanelsPush, period)) {
+    panelTimer = setTimeout(refreshPanels, period);
+    return;
+  }
   const mine = generation;
   const started = performance.now();
   const jobs = [...PANELS];
@@ -568,33 +644,24 @@ async function refreshPanels() {
   }
   const results = await Promise.allSettled(jobs.map(([, url]) => getJSON(url())));
   if (mine !== generation) return; // the view changed meanwhile; its own refresh is running
-  let failed = false;
-  results.forEach((result, i) => {
-    const name = jobs[i][0];
-    if (result.status === "fulfilled") {
-      last[name] = result.value;
-      RENDER[name](result.value);
-    } else {
-      failed = true;
-    }
-  });
-  if (!state.province) delete last.province;
-  $("error").hidden = !failed;
-  document.body.dataset.refreshed = String(Date.now());
-  const wait = Math.max(250, meta.refresh_seconds * 1000 - (performance.now() - started));
+  if (!pushed(lastPanelsPush, period)) {
+    document.body.dataset.transport = "poll";
+    showPanels(results.map((r, i) => [jobs[i][0], r.status === "fulfilled" ? r.value : r.reason]));
+  }
+  const wait = Math.max(250, period - (performance.now() - started));
   panelTimer = setTimeout(refreshPanels, wait);
 }
 
 async function refreshFreshness() {
-  try {
-    const d = await getJSON("/api/freshness");
-    last.freshness = d;
-    RENDER.freshness(d);
-  } catch (error) {
-    $("freshness-badge").classList.add("bad");
-    $("freshness").textContent = "?";
+  const period = Math.min(1000, meta.refresh_seconds * 1000);
+  if (!pushed(lastFreshnessPush, period)) {
+    try {
+      showFreshness(await getJSON("/api/freshness"));
+    } catch (error) {
+      showFreshness({ error: error.message });
+    }
   }
-  freshTimer = setTimeout(refreshFreshness, Math.min(1000, meta.refresh_seconds * 1000));
+  freshTimer = setTimeout(refreshFreshness, period);
 }
 
 function tickClock() {
@@ -611,6 +678,8 @@ async function start() {
   writeHash();
   tickClock();
   setInterval(tickClock, 1000);
+  subscribe();
+  // the first answers come by polling: the stream's first message may be a tick away
   refreshFreshness();
   refreshPanels();
 }

@@ -11,7 +11,12 @@ import sys
 
 import click
 
-from govpulse.commands.common import DEFAULT_METRICS_PORTS, settings_or_exit, start_metrics
+from govpulse.commands.common import (
+    DEFAULT_METRICS_PORTS,
+    access_logger,
+    settings_or_exit,
+    start_metrics,
+)
 
 DEFAULT_PORT = 8088
 DSN_VARIABLE = "GOVPULSE_DASHBOARD_CLICKHOUSE_DSN"
@@ -64,11 +69,13 @@ def dashboard(
     from aiohttp import web
 
     from govpulse.clickhouse import make_client
-    from govpulse.dashboard.app import build_app
+    from govpulse.dashboard.app import SERVER_OPTIONS, build_app, options_from
     from govpulse.dashboard.queries import DashboardQueries
+    from govpulse.logs import configure as configure_logging
     from govpulse.settings import SettingsError
 
     settings = settings_or_exit()
+    configure_logging(settings.log_level)
     port = port or settings.dashboard_port
     try:
         client = make_client(dsn or settings.dashboard_clickhouse_dsn or settings.clickhouse_dsn)
@@ -84,13 +91,22 @@ def dashboard(
             database,
             freshness_threshold_seconds=freshness_threshold,
             dead_letter_threshold=dead_letter_threshold,
+            **options_from(settings),
         )
     except (SettingsError, ValueError) as exc:
         click.echo(f"govpulse dashboard: {exc}", err=True)
         sys.exit(2)
     click.echo(f"dashboard on http://{host}:{port}/ ; metrics on :{bound}/metrics", err=True)
     try:
-        web.run_app(app, host=host, port=port, print=None, handle_signals=True)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            print=None,
+            handle_signals=True,
+            access_log=access_logger(settings.log_level),
+            **SERVER_OPTIONS,
+        )
     except OSError as exc:  # port taken, address not ours
         click.echo(f"govpulse dashboard: cannot listen on {host}:{port}: {exc}", err=True)
         sys.exit(2)

@@ -7,7 +7,12 @@ import sys
 
 import click
 
-from govpulse.commands.common import settings_or_exit, start_metrics, types_option
+from govpulse.commands.common import (
+    access_logger,
+    settings_or_exit,
+    start_metrics,
+    types_option,
+)
 from govpulse.settings import SettingsError
 
 
@@ -47,6 +52,7 @@ def serve() -> None:
     from aiohttp import web
 
     from govpulse import serve as serving
+    from govpulse.dashboard.app import SERVER_OPTIONS
     from govpulse.logs import configure as configure_logging
     from govpulse.sinks.migrations import MigrationError
 
@@ -64,7 +70,14 @@ def serve() -> None:
     url = f"http://127.0.0.1:{settings.dashboard_port}"
     click.echo(f"sink + dashboard: {url} ; metrics on :{port}/metrics", err=True)
     try:
-        web.run_app(app, host="127.0.0.1", port=settings.dashboard_port, print=None)
+        web.run_app(
+            app,
+            host="127.0.0.1",
+            port=settings.dashboard_port,
+            print=None,
+            access_log=access_logger(settings.log_level),
+            **SERVER_OPTIONS,
+        )
     except SettingsError as exc:  # a port taken at start-up (the setting is named)
         click.echo(f"govpulse serve: {exc}", err=True)
         sys.exit(2)

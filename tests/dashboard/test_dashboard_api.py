@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from govpulse.dashboard.app import ResponseCache, build_app
+from govpulse.dashboard.app import build_app
 from govpulse.dashboard.background import BackgroundServer
+from govpulse.dashboard.cache import ResponseCache
 from govpulse.dashboard.params import RANGES
 from govpulse.dashboard.queries import (
     DAY,

@@ -11,6 +11,7 @@ is also written to docs/dashboard.png for the README.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from govpulse.dashboard.app import build_app
+from govpulse.dashboard.app import Limits, build_app
 from govpulse.dashboard.background import BackgroundServer
 from govpulse.sinks.migrations import migrate
 from tests.support.stack_process import UpProcess
@@ -74,8 +75,8 @@ class LiveFeed:
 
 
 @pytest.fixture(scope="module")
-def site(clickhouse) -> Iterator[str]:
-    """The dashboard's URL, over an hour of history and a live feed."""
+def fed(clickhouse) -> Iterator[str]:
+    """A database with an hour of history and a live feed."""
     database = f"dash_e2e_{uuid.uuid4().hex[:8]}"
     migrate(clickhouse, database=database)
     traffic = SyntheticTraffic(seed=65)
@@ -84,10 +85,14 @@ def site(clickhouse) -> Iterator[str]:
     insert_dead_letters(
         clickhouse, database, traffic.dead_letters(40, now - timedelta(minutes=5), now)
     )
-    with (
-        LiveFeed(clickhouse, database),
-        BackgroundServer(build_app(clickhouse, database)) as server,
-    ):
+    with LiveFeed(clickhouse, database):
+        yield database
+
+
+@pytest.fixture(scope="module")
+def site(clickhouse, fed: str) -> Iterator[str]:
+    """The dashboard's URL over the fed database."""
+    with BackgroundServer(build_app(clickhouse, fed)) as server:
         yield server.url
 
 
@@ -194,6 +199,44 @@ def test_national_page_renders_its_charts_and_map(browser: Any, site: str, shots
         assert rows, f"panel {panel} is empty"
     assert painted_pixels(browser, "#chart-sessions canvas") > 200
     browser.save_screenshot(str(shots / "national-th.png"))
+
+
+def assert_updates_every_two_seconds(driver: Any, transport: str, seconds: float = 9) -> None:
+    """Over `seconds`, the panels were refreshed at least every 3 s, all by `transport`."""
+    seen: list[int] = []
+    transports: set[str] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        stamp, how = driver.execute_script(
+            "return [document.body.dataset.refreshed, document.body.dataset.transport]"
+        )
+        if stamp and (not seen or int(stamp) != seen[-1]):
+            seen.append(int(stamp))
+            transports.add(how)
+        time.sleep(0.1)
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    assert transports == {transport}
+    assert len(seen) >= 4 and max(gaps) <= 3000, gaps
+
+
+def test_the_page_is_pushed_its_panels_every_two_seconds(browser: Any, site: str) -> None:
+    load(browser, f"{site}/#lang=en&range=1h&province=10")
+    wait_until(
+        lambda: browser.execute_script("return document.body.dataset.transport") == "push",
+        10,
+        "the stream's first message",
+    )
+    assert_updates_every_two_seconds(browser, "push")
+
+
+def test_the_page_polls_when_the_stream_is_refused(
+    browser: Any, clickhouse, fed: str, site: str
+) -> None:
+    refusing = build_app(clickhouse, fed, limits=Limits(max_subscribers=0))
+    with BackgroundServer(refusing) as server:
+        load(browser, f"{server.url}/#lang=en&range=1h&province=10")
+        assert_updates_every_two_seconds(browser, "poll")
+    load(browser, f"{site}/#lang=th&range=1h")  # the next tests go on from the national page
 
 
 def test_freshness_figure_updates_within_five_seconds(browser: Any, site: str) -> None:

@@ -33,6 +33,7 @@ BOUNDED_LABELS = {
     "table",
     "component",
     "field",  # a schema's field name: a few per event type
+    "panel",  # a dashboard panel (the API's endpoint methods): about ten
 }
 SUFFIXES = {
     "counter": ("_total", "_created"),
