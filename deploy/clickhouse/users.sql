@@ -13,14 +13,16 @@
 --                    migrations at start, so the sink needs DDL rights too). CLUSTER is for
 --                    ON CLUSTER DDL in the replicated profile.
 --   dashboard        `govpulse dashboard`: SELECT only, readonly = 1 (cannot even change a
---                    setting), bounded time, memory and result size (dashboard/README.md).
+--                    setting), bounded time, memory and result size, one thread per query
+--                    (what GOVPULSE_DASHBOARD_QUERY_THREADS would ask; dashboard/README.md).
 --   grafana          the Grafana ClickHouse data source: SELECT only; readonly = 2 because the
 --                    plugin sets query settings itself, which readonly = 1 forbids.
 
 CREATE DATABASE IF NOT EXISTS govpulse;
 
 CREATE SETTINGS PROFILE IF NOT EXISTS dashboard_profile SETTINGS
-    readonly = 1, max_execution_time = 10, max_memory_usage = 2000000000, max_result_rows = 100000;
+    readonly = 1, max_threads = 1, max_execution_time = 10, max_memory_usage = 2000000000,
+    max_result_rows = 100000;
 CREATE SETTINGS PROFILE IF NOT EXISTS grafana_profile SETTINGS
     readonly = 2, max_execution_time = 60, max_memory_usage = 4000000000;
 
