@@ -190,6 +190,32 @@ def random_plan(
     return Plan(plan, stop_at, broker_stop_s)
 
 
+OWN_SETTINGS = (  # set by the run for its own stack, whatever the calling shell says
+    "GOVPULSE_CLICKHOUSE_DSN",
+    "GOVPULSE_DASHBOARD_CLICKHOUSE_DSN",
+    "GOVPULSE_METRICS_PORT",
+    "GOVPULSE_METRICS_PORT_BASE",
+)
+
+
+def pipeline_env(workdir: Path, bootstrap: str, registry_url: str) -> dict[str, str]:
+    """The calling shell's environment (its GOVPULSE_* tuning included) pointed at this run's
+    broker, registry, data directory (`workdir/data`) and a fresh pseudonym key, less the
+    settings `Pipeline` sets per member (store, ports)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    key = workdir / "pseudonym.key"
+    key.write_bytes(os.urandom(48))
+    key.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k not in OWN_SETTINGS}
+    env.update(
+        GOVPULSE_DATA_DIR=str(workdir / "data"),
+        GOVPULSE_BOOTSTRAP_SERVERS=bootstrap,
+        GOVPULSE_REGISTRY_URL=registry_url,
+        GOVPULSE_PSEUDONYM_KEY_FILE=str(key),
+    )
+    return env
+
+
 def _answering(member: Member) -> Callable[[], bool]:
     return lambda: member.progress() is not None
 
@@ -197,8 +223,10 @@ def _answering(member: Member) -> Callable[[], bool]:
 class Pipeline:
     """serve, one extra sink and `workers` stream workers on an existing broker and registry.
 
-    `env`: the GOVPULSE_* environment pointing at them (bootstrap, registry, data dir, key);
-    each member gets its own metrics port, serve its dashboard and ClickHouse HTTP ports.
+    `env`: the GOVPULSE_* environment pointing at them (bootstrap, registry, data dir, key;
+    `pipeline_env` builds it); each member gets its own metrics port, serve its dashboard and
+    ClickHouse HTTP ports. `extra_sink=False` leaves the extra sink out (serve's own sink is
+    the only one, as under `govpulse up`).
     """
 
     def __init__(
@@ -208,6 +236,7 @@ class Pipeline:
         broker_pid: int | None = None,
         workers: int = 2,
         log: Log = stderr_log,
+        extra_sink: bool = True,
     ) -> None:
         self.workdir = workdir
         self.logs = workdir / "logs"
@@ -223,7 +252,8 @@ class Pipeline:
         self.bootstrap = self.env["GOVPULSE_BOOTSTRAP_SERVERS"]
         self.registry_url = self.env["GOVPULSE_REGISTRY_URL"]
         self.clickhouse_url = f"http://127.0.0.1:{self.http_port}"
-        specs = [("serve", "serve", ["serve"]), ("sink", "sink", ["sink"])]
+        specs = [("serve", "serve", ["serve"])]
+        specs += [("sink", "sink", ["sink"])] if extra_sink else []
         specs += [(f"worker{i}", "streams", ["streams"]) for i in range(workers)]
         self.members: dict[str, Member] = {}
         for name, kind, args in specs:

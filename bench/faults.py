@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import signal
@@ -59,19 +58,13 @@ from bench._fault_harness import (
     Pipeline,
     fault_report,
     measure,
+    pipeline_env,
     random_plan,
     run_faults,
     stderr_log,
     wait_drained,
 )
 from bench.host import host_facts
-
-OWN_SETTINGS = (  # set by the run for its own stack, whatever the calling shell says
-    "GOVPULSE_CLICKHOUSE_DSN",
-    "GOVPULSE_DASHBOARD_CLICKHOUSE_DSN",
-    "GOVPULSE_METRICS_PORT",
-    "GOVPULSE_METRICS_PORT_BASE",
-)
 
 
 def _interrupt(*_: Any) -> None:
@@ -142,16 +135,7 @@ def run(args: argparse.Namespace, workdir: Path, log=stderr_log) -> dict[str, An
         registry = EmbeddedRegistry(
             "127.0.0.1", free_port(), workdir / "registry", workdir / "logs"
         ).start()
-        key = workdir / "pseudonym.key"
-        key.write_bytes(os.urandom(48))
-        key.chmod(0o600)
-        env = {k: v for k, v in os.environ.items() if k not in OWN_SETTINGS}
-        env.update(
-            GOVPULSE_DATA_DIR=str(workdir / "data"),
-            GOVPULSE_BOOTSTRAP_SERVERS=broker.bootstrap,
-            GOVPULSE_REGISTRY_URL=registry.url,
-            GOVPULSE_PSEUDONYM_KEY_FILE=str(key),
-        )
+        env = pipeline_env(workdir, broker.bootstrap, registry.url)
         log(f"broker {broker.bootstrap} (pid {broker.process.pid}), registry {registry.url}")
         pipe = Pipeline(workdir, env, broker_pid=broker.process.pid, log=log)
         pipe.start()
