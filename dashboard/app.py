@@ -91,6 +91,7 @@ def options_from(settings: Settings) -> dict[str, Any]:
             settings.dashboard_max_queued,
             settings.dashboard_max_wait_seconds,
             settings.dashboard_max_subscribers,
+            settings.dashboard_engine_share,
         ),
         "max_threads": settings.dashboard_query_threads or None,
     }
@@ -112,6 +113,13 @@ DASHBOARD = web.AppKey("dashboard", Dashboard)
 # keep-alive sockets are closed after 15 s rather than 75, so sockets follow the viewers.
 SERVER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "keepalive_timeout": 15.0}
 STREAM_PATH = "/api/stream"
+
+
+def _json_text(text: str) -> web.Response:
+    """An answer already serialised (shared by every screen that asks it this tick)."""
+    response = web.Response(text=text, content_type="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def shed_response(error: Shed) -> web.Response:
@@ -181,7 +189,7 @@ def _windowed_handler(
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         query = parse(request.query, allowed)
-        return _json(await request.app[DASHBOARD].windowed(name, query))
+        return _json_text((await request.app[DASHBOARD].windowed(name, query)).json())
 
     handler.__name__ = f"api_{name}"
     return handler
@@ -191,7 +199,7 @@ async def _province(request: web.Request) -> web.Response:
     code = province_code(request.match_info["code"], "code")
     query = parse(request.query, frozenset({"range", "agency"}))
     query = Query(query.range, code, query.agency)
-    return _json(await request.app[DASHBOARD].windowed("province", query))
+    return _json_text((await request.app[DASHBOARD].windowed("province", query)).json())
 
 
 async def _stream(request: web.Request) -> web.StreamResponse:
@@ -204,7 +212,11 @@ async def _start_executor(app: web.Application) -> None:
     dashboard.executor = ThreadPoolExecutor(dashboard.workers, thread_name_prefix="dashboard-ch")
     limits = dashboard.limits
     dashboard.gate = QueryGate(
-        dashboard.executor, dashboard.workers, limits.max_queued, limits.max_wait_seconds
+        dashboard.executor,
+        dashboard.workers,
+        limits.max_queued,
+        limits.max_wait_seconds,
+        share=limits.engine_share,
     )
 
 

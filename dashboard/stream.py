@@ -50,10 +50,13 @@ WRITE_TIMEOUT_SECONDS = 10.0
 RETRY_MILLISECONDS = 2000
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def event(name: str, value: Any) -> bytes:
     """One SSE message; compact JSON has no raw newline, so one `data:` line is enough."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {name}\ndata: {text}\n\n".encode()
+    return f"event: {name}\ndata: {_dumps(value)}\n\n".encode()
 
 
 def panel_queries(query: Query) -> list[tuple[str, str, Query]]:
@@ -69,25 +72,27 @@ def panel_queries(query: Query) -> list[tuple[str, str, Query]]:
 
 
 async def panels_message(dashboard: Dashboard, query: Query) -> bytes:
-    """The view's panels as one message (each answer from its tick, shared)."""
+    """The view's panels as one message, spliced from each answer's shared JSON text."""
     panels = panel_queries(query)
     answers = await asyncio.gather(
         *(dashboard.windowed(method, q) for _, method, q in panels), return_exceptions=True
     )
-    body: dict[str, Any] = {}
+    parts = []
     stale = False
     for (name, _, _), answer in zip(panels, answers, strict=True):
         if isinstance(answer, asyncio.CancelledError):
             raise answer
         if isinstance(answer, Shed):
-            body[name] = {"error": str(answer), "status": 503}
+            text = _dumps({"error": str(answer), "status": 503})
         elif isinstance(answer, BaseException):
             log.warning("stream panel %s failed: %s", name, answer)
-            body[name] = {"error": "the data store did not answer", "status": 503}
+            text = _dumps({"error": "the data store did not answer", "status": 503})
         else:
-            body[name] = answer
-            stale = stale or bool(answer.get("stale"))
-    return event("panels", {"as_of_ms": int(time.time() * 1000), "stale": stale, "panels": body})
+            text = answer.json()
+            stale = stale or answer.stale
+        parts.append(f'"{name}":{text}')
+    head = f'{{"as_of_ms":{int(time.time() * 1000)},"stale":{"true" if stale else "false"}'
+    return f'event: panels\ndata: {head},"panels":{{{",".join(parts)}}}}}\n\n'.encode()
 
 
 async def view_message(dashboard: Dashboard, query: Query) -> bytes:
@@ -101,10 +106,15 @@ async def view_message(dashboard: Dashboard, query: Query) -> bytes:
 
 
 async def freshness_message(dashboard: Dashboard) -> bytes:
-    try:
-        return event("freshness", await dashboard.freshness())
-    except Exception as error:  # the badge shows "?" until the next second
-        return event("freshness", {"error": str(error), "status": 503})
+    """The badge's message, serialised once per half second for every screen."""
+
+    async def compute() -> bytes:
+        try:
+            return event("freshness", await dashboard.freshness())
+        except Exception as error:  # the badge shows "?" until the next second
+            return event("freshness", {"error": str(error), "status": 503})
+
+    return (await dashboard.cache.answer(("freshness message",), compute, FRESHNESS_SECONDS / 2))[0]
 
 
 async def serve(request: web.Request, dashboard: Dashboard, query: Query) -> web.StreamResponse:
