@@ -18,8 +18,9 @@ Why the pieces are as they are:
   one worker by default (measured on clickhouse-connect 1.12's chdb client, two threads
   sharing one client run no faster than one), behind a bounded, prioritised queue
   (`dashboard.gate`) that sheds with 503 + Retry-After instead of queueing, and each query
-  runs on one engine thread (`DashboardQueries(max_threads=1)`): the sink and the stream
-  workers keep the other core whatever the number of viewers.
+  runs on one engine thread at nice 10 (`DashboardQueries(max_threads=1, nice=10)`): on a
+  busy machine the kernel runs the sink's and the stream workers' threads first, and the
+  screens get the last answers, marked with their age, meanwhile.
 - Parameters are validated (`govpulse.dashboard.params`) before a query exists; errors are
   JSON with the HTTP status, the parameter and what was expected.
 """
@@ -48,7 +49,7 @@ from govpulse.dashboard.params import (
     parse,
     province_code,
 )
-from govpulse.dashboard.queries import DashboardQueries, bucket_seconds
+from govpulse.dashboard.queries import DEFAULT_NICE, DashboardQueries, bucket_seconds
 from govpulse.monitoring.metrics import (
     DASHBOARD_REQUEST_SECONDS,
     DASHBOARD_REQUESTS,
@@ -91,9 +92,9 @@ def options_from(settings: Settings) -> dict[str, Any]:
             settings.dashboard_max_queued,
             settings.dashboard_max_wait_seconds,
             settings.dashboard_max_subscribers,
-            settings.dashboard_engine_share,
         ),
         "max_threads": settings.dashboard_query_threads or None,
+        "nice": settings.dashboard_query_nice or None,
     }
 
 
@@ -216,7 +217,6 @@ async def _start_executor(app: web.Application) -> None:
         dashboard.workers,
         limits.max_queued,
         limits.max_wait_seconds,
-        share=limits.engine_share,
     )
 
 
@@ -244,6 +244,7 @@ def build_app(
     workers: int = 1,
     limits: Limits | None = None,
     max_threads: int | None = 1,
+    nice: int | None = DEFAULT_NICE,
 ) -> web.Application:
     """The dashboard as an aiohttp application reading `database` through `client`.
 
@@ -251,7 +252,8 @@ def build_app(
     from one DSN agree. Thresholds decide when the data age (now - the newest stored event's
     produced_at) and the dead-letter rate (share of the last five minutes) turn red on the page.
     `cache_seconds=0` disables response sharing (benchmarks measure every query). `limits`
-    bound the queue and the push subscribers; `max_threads` the engine threads per query
+    bound the queue and the push subscribers; `max_threads` the engine threads per query and
+    `nice` their niceness
     (None: the engine's default).
     """
     if not 0.5 <= refresh_seconds <= 2.0:
@@ -267,7 +269,7 @@ def build_app(
     for entry in meta["ranges"]:
         entry["step_seconds"] = bucket_seconds(RANGES[entry["name"]])
     app = web.Application(middlewares=[_api_middleware])
-    queries = DashboardQueries(client, database, max_threads=max_threads)
+    queries = DashboardQueries(client, database, max_threads=max_threads, nice=nice)
     app[DASHBOARD] = Dashboard(queries, meta, cache_seconds, workers, limits or Limits())
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

@@ -5,11 +5,7 @@ cheap only while it is bounded: a hundred screens asking faster than the engine 
 not queue for thirty seconds (the clients time out and ask again, each waiting request holds
 a socket, and the engine computes answers nobody reads). So:
 
-- at most `workers` blocking calls run at once (the executor's size), and each slot rests
-  after a call so that it is busy at most `share` of the time: a call of 100 ms with a share
-  of 0.25 keeps its slot idle for 300 ms. The engine work of the dashboard is then bounded
-  whatever the viewers ask — a tick that does not fit stretches (its answers are served
-  older, marked stale) instead of taking cores from the sink and the stream workers;
+- at most `workers` blocking calls run at once (the executor's size);
 - at most `max_queued` wait; one more is refused at once (`Shed`, reason `queue_full`), and
   the API answers 503 with Retry-After — or, where it has one, the last answer marked stale;
 - a call that waited `max_wait` seconds is dropped before it starts (`waited_too_long`): its
@@ -25,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -59,16 +54,14 @@ class QueryGate:
         max_queued: int,
         max_wait: float,
         retry_after: int = 2,
-        share: float = 1.0,
     ) -> None:
-        if workers < 1 or max_queued < 0 or max_wait <= 0 or not 0 < share <= 1:
-            raise ValueError("workers ≥ 1, max_queued ≥ 0, max_wait > 0, 0 < share ≤ 1 expected")
+        if workers < 1 or max_queued < 0 or max_wait <= 0:
+            raise ValueError("workers ≥ 1, max_queued ≥ 0 and max_wait > 0 expected")
         self.executor = executor
         self.workers = workers
         self.max_queued = max_queued
         self.max_wait = max_wait
         self.retry_after = retry_after
-        self.share = share
         self.running = 0
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -83,31 +76,14 @@ class QueryGate:
 
     async def run(self, function: Callable[..., T], *args: Any, priority: int = SHARED) -> T:
         await self._acquire(priority)
-        busy = [0.0]
-
-        def timed() -> T:
-            started = time.perf_counter()
-            try:
-                return function(*args)
-            finally:
-                busy[0] = time.perf_counter() - started
-
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, timed)
+        future = loop.run_in_executor(self.executor, function, *args)
         try:
             # shielded: a caller that leaves does not stop a call already running, and the
             # slot stays taken until it has finished
             return await asyncio.shield(future)
         finally:
-            future.add_done_callback(lambda _: self._rest(busy[0]))
-
-    def _rest(self, busy: float) -> None:
-        """Free the slot after a call that took `busy` s, once the engine share allows."""
-        pause = busy * (1 - self.share) / self.share
-        if pause > 0:
-            asyncio.get_running_loop().call_later(pause, self._release)
-        else:
-            self._release()
+            future.add_done_callback(lambda _: self._release())
 
     async def _acquire(self, priority: int) -> None:
         if self.running < self.workers and not self.queued:

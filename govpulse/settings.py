@@ -179,13 +179,13 @@ class Settings(BaseSettings):
         description="Pages that may hold the dashboard's push stream; more are refused and "
         "poll instead (each holds one socket).",
     )
-    dashboard_engine_share: float = Field(
-        default=0.35,
-        gt=0,
-        le=1,
-        description="Share of the time the dashboard's query worker may keep ClickHouse busy "
-        "(it rests after each query); a refresh tick that does not fit stretches instead of "
-        "taking cores from the sink and the stream workers. 1 = no rest.",
+    dashboard_query_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Niceness of the ClickHouse threads running dashboard queries "
+        "(os_thread_priority): on a busy machine the kernel runs the sink's and the stream "
+        "workers' threads first; 0 = not niced.",
     )
     dashboard_query_threads: int = Field(
         default=1,

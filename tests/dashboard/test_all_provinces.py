@@ -164,12 +164,15 @@ def test_only_grouped_panels_and_no_province_filter(store) -> None:
         queries.all_provinces("overview", Query(RANGES["1h"], "10"), _window("1h"))
 
 
-def test_queries_carry_max_threads(clickhouse, store) -> None:
+def test_queries_carry_max_threads_and_their_niceness(clickhouse, store) -> None:
     queries, _ = store
-    sql = "SELECT toString(getSetting('max_threads'))"
-    assert queries.settings == {"max_threads": 1}
-    assert queries._rows(sql, {}) == [("1",)]
-    assert DashboardQueries(clickhouse, queries.database, max_threads=None).settings == {}
+    sql = "SELECT toString(getSetting('max_threads')), getSetting('os_thread_priority')"
+    assert queries.settings == {"max_threads": 1, "os_thread_priority": 10}
+    assert queries._rows(sql, {}) == [("1", 10)]
+    plain = DashboardQueries(clickhouse, queries.database, max_threads=None, nice=None)
+    assert plain.settings == {}
+    with pytest.raises(ValueError, match="nice"):
+        DashboardQueries(clickhouse, queries.database, nice=20)
 
 
 def _client(readonly: int, value: str = "auto(8)") -> Any:
@@ -202,5 +205,5 @@ def test_settings_refused_as_read_only_are_dropped_and_the_query_sent_again() ->
     queries = DashboardQueries(client)
     assert queries._rows("SELECT 1", {}) == [(1,)]
     assert queries._rows("SELECT 1", {}) == [(1,)]
-    assert sent == [{"max_threads": 1}, None, None]
+    assert sent == [{"max_threads": 1, "os_thread_priority": 10}, None, None]
     assert queries.settings == {}
