@@ -18,9 +18,9 @@ Why the pieces are as they are:
   one worker by default (measured on clickhouse-connect 1.12's chdb client, two threads
   sharing one client run no faster than one), behind a bounded, prioritised queue
   (`dashboard.gate`) that sheds with 503 + Retry-After instead of queueing, and each query
-  runs on one engine thread at nice 10 (`DashboardQueries(max_threads=1, nice=10)`): on a
-  busy machine the kernel runs the sink's and the stream workers' threads first, and the
-  screens get the last answers, marked with their age, meanwhile.
+  runs on one engine thread (`DashboardQueries(max_threads=1)`; optionally niced): the
+  dashboard's engine work is at most one core whatever the viewers ask, and while it is
+  busy the screens get the last answers, marked with their age.
 - Parameters are validated (`govpulse.dashboard.params`) before a query exists; errors are
   JSON with the HTTP status, the parameter and what was expected.
 """

@@ -124,10 +124,11 @@ GROUPED_PANELS = (
 # small rollups, the sink and the stream workers on the same host keep the other cores.
 DEFAULT_MAX_THREADS = 1
 # The niceness of the engine threads running a dashboard query (ClickHouse's
-# os_thread_priority; a no-op where the engine lacks CAP_SYS_NICE). Measured with both cores
-# busy: a query of 0.73 s at 0 took 34-44 s at 19; at 10 the kernel gives it about a tenth of
-# a contended core against the pipeline's threads, and all it asks for on an idle one.
-DEFAULT_NICE = 10
+# os_thread_priority; a no-op where the engine lacks CAP_SYS_NICE): off by default. Measured
+# with both cores busy, a query of 0.73 s at 0 took 34-44 s at 19; in bench.viewers at 10
+# (2026-12-08) the dashboard ran 4 statements/s instead of 10.7, shed 800-960 requests and
+# pushed panels 3.5 s old (p50), while the pipeline's end-to-end p99 rose as much as without.
+DEFAULT_NICE: int | None = None
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ class Settings(BaseSettings):
         "poll instead (each holds one socket).",
     )
     dashboard_query_nice: int = Field(
-        default=10,
+        default=0,
         ge=0,
         le=19,
         description="Niceness of the ClickHouse threads running dashboard queries "

@@ -179,4 +179,3 @@ def test_answers_older_than_their_tick_are_served_at_once_with_their_age() -> No
         return seen
 
     assert asyncio.run(scenario()) == [(1, False), (1, True), (2, False)]
-
