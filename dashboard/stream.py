@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from govpulse.dashboard.board import MIN_STALE_SECONDS, Dashboard
+from govpulse.dashboard.board import Dashboard
 from govpulse.dashboard.gate import Shed
 from govpulse.dashboard.params import Query
 from govpulse.monitoring.metrics import DASHBOARD_SHED, DASHBOARD_SUBSCRIBERS
@@ -101,10 +101,11 @@ async def view_message(dashboard: Dashboard, query: Query) -> bytes:
     async def compute() -> bytes:
         return await panels_message(dashboard, query)
 
-    # stale-served too: a slow tick never holds a screen's stream (its panels carry their age)
+    # Not served stale itself: its panels are (with their age), so assembling it waits for
+    # ClickHouse only for a panel never computed yet; served stale, every screen got the
+    # previous tick's message (bench.viewers: panels 2.0 s old at p50 instead of 25 ms).
     ttl = min(dashboard.ttl(query.range), dashboard.refresh_seconds / 2)
-    key = ("view", *query.key())
-    return (await dashboard.cache.answer(key, compute, ttl, MIN_STALE_SECONDS))[0]
+    return (await dashboard.cache.answer(("view", *query.key()), compute, ttl))[0]
 
 
 async def freshness_message(dashboard: Dashboard) -> bytes:
