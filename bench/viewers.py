@@ -39,7 +39,7 @@ Figures per phase: the pipeline's end-to-end latency (inserted_at − produced_a
 inserted during the phase, all events_* tables, read through serve's ClickHouse endpoint
 after the run), the simulator's delivered rate, the stream worker's consumer lag
 (govpulse_streams_consumer_lag summed, sampled every 2 s), serve's threads and open files
-(sampled every 2 s), CPU seconds per second of serve, the worker, the simulator and this
+(sampled every 2 s), CPU seconds per second of serve, the worker, the simulator, the broker and this
 process (it shares the cores), the dashboard's SQL statements per second
 (govpulse_dashboard_queries_total; null where the code has no such counter) and its shed
 requests; for viewer phases requests asked/answered per second, per endpoint (route
@@ -637,6 +637,8 @@ class Target:
             return None
         if name == "simulator":
             return self.pipe.simulator.pid if self.pipe.simulator else None
+        if name == "broker":
+            return self.pipe.broker_pid
         member = self.pipe.members.get(name)
         return member.proc.pid if member and member.proc else None
 
@@ -649,7 +651,7 @@ class Target:
 
 
 WORKER = "worker0"
-CPU_OF = ("serve", WORKER, "simulator")
+CPU_OF = ("serve", WORKER, "simulator", "broker")
 
 
 @dataclass
