@@ -77,7 +77,11 @@ class QueryGate:
     async def run(self, function: Callable[..., T], *args: Any, priority: int = SHARED) -> T:
         await self._acquire(priority)
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, function, *args)
+        try:
+            future = loop.run_in_executor(self.executor, function, *args)
+        except BaseException:  # the executor is shut down (the server is stopping)
+            self._release()
+            raise
         try:
             # shielded: a caller that leaves does not stop a call already running, and the
             # slot stays taken until it has finished

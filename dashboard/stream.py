@@ -156,6 +156,8 @@ async def serve(request: web.Request, dashboard: Dashboard, query: Query) -> web
                 break  # the server is stopping: it would wait for this handler otherwise
     except (ConnectionResetError, TimeoutError):
         pass  # the client went away or stopped reading
+    except Exception:  # the stream is prepared: no error response can follow, so end it
+        log.exception("push stream for %s ended", request.path_qs[:200])
     finally:
         dashboard.subscribers -= 1
         DASHBOARD_SUBSCRIBERS.dec()
