@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,27 @@ def embedded_stack() -> Iterator[tuple[EmbeddedBroker, EmbeddedRegistry]]:
                 registry.stop()
         finally:
             broker.stop()
+
+
+def positive(text: str) -> float:
+    """argparse type: a number above zero."""
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
+    return value
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, so a long bench ends its processes.
+
+    SIGINT too: a shell may start a background job with it ignored.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
 
 
 def _pattern(text: str) -> str:

@@ -47,7 +47,6 @@ import argparse
 import json
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -64,18 +63,8 @@ from bench._fault_harness import (
     stderr_log,
     wait_drained,
 )
+from bench._stack import interrupt_on_signals, positive
 from bench.host import host_facts
-
-
-def _interrupt(*_: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,9 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--rate", type=_positive, default=1000, help="events/s (default 1000)")
+    parser.add_argument("--rate", type=positive, default=1000, help="events/s (default 1000)")
     parser.add_argument(
-        "--duration", type=_positive, default=420, help="seconds of traffic (default 420)"
+        "--duration", type=positive, default=420, help="seconds of traffic (default 420)"
     )
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs sent (default 20)")
     parser.add_argument(
@@ -108,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--drain-timeout",
-        type=_positive,
+        type=positive,
         default=600,
         help="seconds to wait for the pipeline to drain after the traffic (default 600)",
     )
@@ -182,8 +171,7 @@ def run(args: argparse.Namespace, workdir: Path, log=stderr_log) -> dict[str, An
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     host = host_facts()  # before the run's own load
-    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start it ignored
-        signal.signal(sig, _interrupt)
+    interrupt_on_signals()
     if args.workdir is not None:
         workdir, remove = args.workdir.resolve(), False
         workdir.mkdir(parents=True, exist_ok=True)

@@ -72,7 +72,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -86,6 +85,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from bench._fault_harness import Pipeline, pipeline_env, scrape, stderr_log
+from bench._stack import interrupt_on_signals, positive
 from bench.host import host_facts, peak_rss_mb
 from govpulse.schemas.reference import provinces
 
@@ -1001,17 +1001,6 @@ def report(args: argparse.Namespace, phases: list[Phase], e2e: dict[str, Any] | 
 
 
 # -- the command -------------------------------------------------------------------------------
-def _interrupt(*_: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
-    return value
-
-
 def _modes(text: str) -> list[str]:
     modes = [m.strip() for m in text.split(",") if m.strip()]
     wrong = [m for m in modes if m not in ("poll", "push")]
@@ -1033,13 +1022,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="screens of the room: 1 wall, up to 77 provinces, the rest analysts (default 100)",
     )
     parser.add_argument(
-        "--rate", type=_positive, default=1000, help="simulator events/s (default 1000)"
+        "--rate", type=positive, default=1000, help="simulator events/s (default 1000)"
     )
     parser.add_argument(
         "--warmup", type=float, default=60, help="seconds of traffic before baseline (default 60)"
     )
     parser.add_argument(
-        "--phase", type=_positive, default=120, help="seconds of each phase (default 120)"
+        "--phase", type=positive, default=120, help="seconds of each phase (default 120)"
     )
     parser.add_argument(
         "--modes",
@@ -1141,8 +1130,7 @@ def run(args: argparse.Namespace, workdir: Path | None, log: Log = stderr_log) -
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     host = host_facts()  # before the run's own load
-    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start it ignored
-        signal.signal(sig, _interrupt)
+    interrupt_on_signals()
     workdir, remove = None, False
     if args.url is None:
         if args.workdir is not None:
