@@ -9,9 +9,7 @@ opens in one process only) and inspects it afterwards from a fresh `python -c`.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import queue
 import random
 import re
 import subprocess
@@ -19,29 +17,27 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from govpulse.clickhouse import make_client
 from govpulse.embedded.broker import EmbeddedBroker
 from govpulse.embedded.process import free_port
 from govpulse.monitoring import metrics
-from govpulse.offsets import topic_ends
+from govpulse.offsets import committed_at_ends
 from govpulse.schemas import catalog
 from govpulse.sinks.batching import Batch, Range
 from govpulse.sinks.columns import table_for
 from govpulse.sinks.dead_letters import dead_letter_row
 from govpulse.sinks.faults import FlakyClient
-from govpulse.sinks.migrations import migrate
 from govpulse.sinks.replay import RangeUnavailable, TokenRange
-from govpulse.sinks.sink import Sink as ProductSink
 from govpulse.sinks.store import DEAD_LETTERS as DEAD_LETTERS_TABLE
 from govpulse.sinks.store import SinkStore, staging_table_for
 from govpulse.sinks.writer import Cycle, InsertGroup, Writer
 from govpulse.topics import ensure_topics, stage_counts
-from tests.support.pipeline import SESSION_TIMEOUT_MS
+from tests.support.in_process_sink import Sink, SinkThatNeverCommits, running
+from tests.support.pipeline import wait_until
 from tests.support.rollups import rollup_gaps
 from tests.support.samples import clean_records, prefill
 from tests.support.sink_crash import crash_then_restart, sink_env
@@ -53,13 +49,6 @@ SECOND_FILL = 12_000
 THIRD_FILL = 10_000
 DEAD_LETTERS = 300
 RAW_ID = b"1101700203450"
-
-
-class Sink(ProductSink):
-    """The product's sink, joining its groups with the tests' shorter session (FAST_GROUPS)."""
-
-    def __init__(self, *args, session_timeout_ms: int = SESSION_TIMEOUT_MS, **kwargs) -> None:
-        super().__init__(*args, session_timeout_ms=session_timeout_ms, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -115,44 +104,6 @@ def filled(broker, registry, pool) -> int:
     return FIRST_FILL
 
 
-@pytest.fixture
-def database(clickhouse) -> Iterator[Callable[..., object]]:
-    """A migrated database of its own on the session engine; yields a client factory."""
-    name = f"sink_{uuid.uuid4().hex[:10]}"
-    migrate(clickhouse, database=name)
-    clients = []
-
-    def client(**kwargs):
-        made = make_client(f"chdb://{clickhouse.path}", database=name, **kwargs)
-        clients.append(made)
-        return made
-
-    yield client
-    for made in clients:
-        made.close()
-
-
-@contextlib.contextmanager
-def running(sink: Sink) -> Iterator[Sink]:
-    stop = threading.Event()
-    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield sink
-    finally:
-        stop.set()
-        thread.join(60)
-        assert not thread.is_alive()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
-
-
 def topic_total(bootstrap: str, stage: str) -> int:
     return stage_counts(bootstrap, [stage], TYPES)[stage]
 
@@ -160,13 +111,7 @@ def topic_total(bootstrap: str, stage: str) -> int:
 def caught_up(bootstrap: str, group: str) -> bool:
     """Whether `group` committed every non-empty clean/dlq partition up to its end."""
     topics = [f"{stage}.{t}" for stage in ("clean", "dlq") for t in TYPES]
-    ends = {key: end for key, (_low, end) in topic_ends(bootstrap, topics).items() if end > 0}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        found = consumer.committed([TopicPartition(t, p) for t, p in ends], 10)
-    finally:
-        consumer.close()
-    return all(ends[(tp.topic, tp.partition)] == tp.offset for tp in found)
+    return committed_at_ends(bootstrap, group, topics)
 
 
 def stored(client) -> tuple[int, int]:
@@ -210,8 +155,8 @@ def test_records_land_exactly_once_and_offsets_are_committed_after(
     group = f"sink-{uuid.uuid4().hex[:8]}"
     sink = Sink(client, broker.bootstrap, registry.url, group_id=group, max_rows=5_000)
     with running(sink):
-        wait_for(lambda: sink.stats.rows_total >= filled + DEAD_LETTERS, 60, "every row")
-        wait_for(lambda: caught_up(broker.bootstrap, group), 30, "offsets committed to the end")
+        wait_until(lambda: sink.stats.rows_total >= filled + DEAD_LETTERS, 60, "every row")
+        wait_until(lambda: caught_up(broker.bootstrap, group), 30, "offsets committed to the end")
     assert stored(client) == (filled, filled)
     per_type = {
         t: client.query(f"SELECT count() FROM {table_for(t)}").result_rows[0][0] for t in TYPES
@@ -249,7 +194,7 @@ def test_clickhouse_outage_pauses_consumption_loses_nothing_and_lag_recovers(
         max_backoff_s=1.0,
     )
     with running(sink):
-        wait_for(lambda: sink.stats.rows_total >= filled + DEAD_LETTERS, 60, "the first fill")
+        wait_until(lambda: sink.stats.rows_total >= filled + DEAD_LETTERS, 60, "the first fill")
         fault.touch()
         fill(broker, registry, pool, FIRST_FILL, SECOND_FILL)  # arrives during the outage
         outage_end = time.monotonic() + 10
@@ -262,8 +207,8 @@ def test_clickhouse_outage_pauses_consumption_loses_nothing_and_lag_recovers(
         rows_during = sink.stats.rows_total
         fault.unlink()
         total = filled + SECOND_FILL
-        wait_for(lambda: sink.stats.rows_total >= total + DEAD_LETTERS, 60, "catching up")
-        wait_for(lambda: sink.stats.lag == 0, 10, "lag back to 0")
+        wait_until(lambda: sink.stats.rows_total >= total + DEAD_LETTERS, 60, "catching up")
+        wait_until(lambda: sink.stats.lag == 0, 10, "lag back to 0")
         assert not sink.stats.paused and gauge(metrics.SINK_PAUSED) == 0
     print(f"held at most {max(held)} records while {SECOND_FILL} arrived during the outage")
     assert rows_during == filled + DEAD_LETTERS  # nothing inserted while ClickHouse was away
@@ -297,13 +242,13 @@ def test_closing_while_an_insert_is_given_up_commits_nothing_past_it(
         broker, registry, database, tmp_path, max_rows=500, backoff_s=30.0
     )
     with running(sink):
-        wait_for(lambda: client.failures >= 1 and sink.stats.held > 0, 30, "a failed insert")
+        wait_until(lambda: client.failures >= 1 and sink.stats.held > 0, 30, "a failed insert")
         fault.unlink()  # ClickHouse is back, but the cycle in flight waits out its backoff
     assert sink.writer.stats.failures >= 1
 
     after = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=2_000)
     with running(after):
-        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "the next sink to catch up")
+        wait_until(lambda: caught_up(broker.bootstrap, group), 60, "the next sink to catch up")
     assert stored(client) == (expected, expected)  # none skipped, none twice
 
 
@@ -349,18 +294,6 @@ def test_kill_minus_9_between_insert_and_commit_loses_nothing_and_doubles_nothin
     assert found["dead"] == [expected_dead, expected_dead]
 
 
-class SinkThatNeverCommits(Sink):
-    """A sink that inserts and then dies before committing: its stored batches are dropped."""
-
-    def _collect(self) -> int:
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self.writer.outbox.get_nowait()
-        if not self.writer.busy:
-            self._in_flight = 0
-        return 0
-
-
 def test_an_insert_cut_short_in_its_rollups_is_completed_by_the_replay(
     broker, registry, filled, database
 ):
@@ -379,14 +312,14 @@ def test_an_insert_cut_short_in_its_rollups_is_completed_by_the_replay(
         client, broker.bootstrap, registry.url, group_id=group, max_rows=2_000
     )
     with running(first):
-        wait_for(lambda: first.stats.rows_total >= expected + DEAD_LETTERS, 60, "every row")
+        wait_until(lambda: first.stats.rows_total >= expected + DEAD_LETTERS, 60, "every row")
     client.command(f"ATTACH TABLE {view}")
     missing = rollup_gaps(client)
     assert list(missing) == ["service_request"] and missing["service_request"][1] == 0, missing
 
     second = Sink(client, broker.bootstrap, registry.url, group_id=group, max_rows=2_000)
     with running(second):
-        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "the replay to commit")
+        wait_until(lambda: caught_up(broker.bootstrap, group), 60, "the replay to commit")
     assert second.stats.replays_reinserted > 0
     assert rollup_gaps(client) == {}
     assert stored(client) == (expected, expected)
@@ -416,14 +349,14 @@ def test_a_replay_whose_other_ranges_are_gone_stores_nothing_twice(
         client, broker.bootstrap, registry.url, group_id=group, max_rows=2_000
     )
     with running(first):
-        wait_for(lambda: first.stats.rows_total >= expected + DEAD_LETTERS, 60, "every row")
+        wait_until(lambda: first.stats.rows_total >= expected + DEAD_LETTERS, 60, "every row")
     client.command(f"ATTACH TABLE {view}")
 
     second = SinkAfterRetention(
         client, broker.bootstrap, registry.url, group_id=group, max_rows=2_000
     )
     with running(second):
-        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "the replay to commit")
+        wait_until(lambda: caught_up(broker.bootstrap, group), 60, "the replay to commit")
     assert second.stats.replays_skipped > 0  # stored ranges it could not rebuild: set aside
     assert stored(client) == (expected, expected)
     gaps = rollup_gaps(client)  # groups holding all their token's ranges were still rebuilt
@@ -444,7 +377,7 @@ def test_a_restarted_embedded_broker_is_a_new_cluster_and_its_offsets_are_new_re
         client, broker.bootstrap, registry.url, group_id=group, max_rows=2_000
     )
     with running(last_run):  # it dies, as far as Kafka knows, before any commit
-        wait_for(lambda: last_run.stats.rows_total >= before + DEAD_LETTERS, 60, "every row")
+        wait_until(lambda: last_run.stats.rows_total >= before + DEAD_LETTERS, 60, "every row")
     assert stored(client) == (before, before)
 
     restarted = EmbeddedBroker("127.0.0.1", free_port(), tmp_path).start()
@@ -454,7 +387,7 @@ def test_a_restarted_embedded_broker_is_a_new_cluster_and_its_offsets_are_new_re
         this_run = Sink(client, restarted.bootstrap, registry.url, group_id=group, max_rows=500)
         assert this_run.scope != last_run.scope
         with running(this_run):
-            wait_for(lambda: caught_up(restarted.bootstrap, group), 60, "this run to commit")
+            wait_until(lambda: caught_up(restarted.bootstrap, group), 60, "this run to commit")
         assert this_run.stats.replays_reinserted == this_run.stats.replays_skipped == 0
     finally:
         restarted.stop()
@@ -467,14 +400,14 @@ def test_a_second_sink_joining_the_group_takes_over_partitions_without_loss_or_d
     group = f"sink-{uuid.uuid4().hex[:8]}"
     first = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=1_000)
     with running(first):
-        wait_for(lambda: first.stats.rows_total > 0, 30, "the first sink to insert")
+        wait_until(lambda: first.stats.rows_total > 0, 30, "the first sink to insert")
         second = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=1_000)
         with running(second):
             start = FIRST_FILL + SECOND_FILL
             fill(broker, registry, pool, start, THIRD_FILL)  # arrives while the group rebalances
             expected = topic_total(broker.bootstrap, "clean")
-            wait_for(lambda: second.stats.assigned > 0, 60, "the rebalance")
-            wait_for(lambda: caught_up(broker.bootstrap, group), 60, "both sinks to finish")
+            wait_until(lambda: second.stats.assigned > 0, 60, "the rebalance")
+            wait_until(lambda: caught_up(broker.bootstrap, group), 60, "both sinks to finish")
             split = (first.stats.assigned, second.stats.assigned)
             assert 0 < split[0] < 40 and sum(split) == 40, split
     assert stored(database()) == (expected, expected)
@@ -490,12 +423,12 @@ def test_a_rebalance_during_an_outage_loses_nothing_and_doubles_nothing(
         broker, registry, database, tmp_path, max_rows=1_000, backoff_s=2.0
     )
     with running(first):
-        wait_for(lambda: client.failures >= 1 and first.stats.held > 0, 30, "a failed insert")
+        wait_until(lambda: client.failures >= 1 and first.stats.held > 0, 30, "a failed insert")
         second = Sink(database(), broker.bootstrap, registry.url, group_id=group, max_rows=1_000)
         with running(second):
-            wait_for(lambda: second.stats.assigned > 0, 60, "the rebalance")
+            wait_until(lambda: second.stats.assigned > 0, 60, "the rebalance")
             fault.unlink()
-            wait_for(lambda: caught_up(broker.bootstrap, group), 60, "both sinks to finish")
+            wait_until(lambda: caught_up(broker.bootstrap, group), 60, "both sinks to finish")
     assert client.failures >= 1
     assert stored(client) == (expected, expected)
 
@@ -620,11 +553,11 @@ def test_a_record_clickhouse_refuses_is_dead_lettered_and_the_rest_stored(
         group = f"sink-{uuid.uuid4().hex[:8]}"
         sink = Sink(client, own.bootstrap, registry.url, group_id=group, max_rows=5_000)
         with running(sink):
-            wait_for(lambda: sink.stats.rows_total >= 40, 60, "the 40 good rows")
+            wait_until(lambda: sink.stats.rows_total >= 40, 60, "the 40 good rows")
             later = [clean_value("service_request") for _ in range(5)]
             prefill(own.bootstrap, registry.url, {"service_request": later})
-            wait_for(lambda: sink.stats.rows_total >= 45, 60, "records sent afterwards")
-            wait_for(lambda: caught_up(own.bootstrap, group), 30, "offsets committed to the end")
+            wait_until(lambda: sink.stats.rows_total >= 45, 60, "records sent afterwards")
+            wait_until(lambda: caught_up(own.bootstrap, group), 30, "offsets committed to the end")
             assert not sink.stats.paused
         table = table_for("service_request")
         rows, ids = client.query(f"SELECT count(), uniqExact(event_id) FROM {table}").result_rows[0]
@@ -674,7 +607,7 @@ def test_the_data_age_is_how_old_the_stored_records_are_not_the_time_since_the_i
         client = database()
         sink = Sink(client, own.bootstrap, registry.url, group_id=f"sink-{uuid.uuid4().hex[:8]}")
         with running(sink):
-            wait_for(lambda: sink.stats.rows_total >= 50, 60, "the backlog stored")
+            wait_until(lambda: sink.stats.rows_total >= 50, 60, "the backlog stored")
             exported = {
                 t: REGISTRY.get_sample_value("govpulse_sink_data_age_seconds", {"event_type": t})
                 for t in by_type

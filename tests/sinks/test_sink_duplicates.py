@@ -13,34 +13,28 @@ Kafka, and whole sinks against a broker of each test's own (its topics hold only
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from govpulse.clickhouse import make_client
 from govpulse.embedded.broker import EmbeddedBroker
 from govpulse.embedded.process import free_port
 from govpulse.monitoring import metrics
-from govpulse.offsets import topic_ends
+from govpulse.offsets import committed_at_ends
 from govpulse.registry import registry_client
 from govpulse.schemas import catalog
 from govpulse.schemas.writer_schemas import WriterSchemas, register_clean_schema
 from govpulse.sinks.batching import Batch
 from govpulse.sinks.columns import table_for
-from govpulse.sinks.migrations import migrate
 from govpulse.sinks.replay import TokenRange
-from govpulse.sinks.sink import Sink as ProductSink
 from govpulse.sinks.store import (
     MAX_LOOKUP_RANGES,
     SinkStore,
@@ -52,7 +46,8 @@ from govpulse.sinks.store import (
 )
 from govpulse.sinks.writer import Cycle, InsertGroup, Writer, duplicate_positions, without
 from govpulse.topics import ensure_topics
-from tests.support.pipeline import SESSION_TIMEOUT_MS
+from tests.support.in_process_sink import Sink, SinkThatNeverCommits, running
+from tests.support.pipeline import wait_until
 from tests.support.rollups import rollup_gaps
 from tests.support.sink_crash import crash_then_restart, sink_env
 
@@ -219,23 +214,6 @@ def test_sql_text_parameters_reach_clickhouse_as_built_not_escaped_again():
 
 
 # -- the store's look-ups, on chdb ---------------------------------------------------------------
-@pytest.fixture
-def database(clickhouse) -> Iterator[Callable[..., object]]:
-    """A migrated database of its own on the session engine; yields a client factory."""
-    name = f"dups_{uuid.uuid4().hex[:10]}"
-    migrate(clickhouse, database=name)
-    clients = []
-
-    def client(**kwargs):
-        made = make_client(f"chdb://{clickhouse.path}", database=name, **kwargs)
-        clients.append(made)
-        return made
-
-    yield client
-    for made in clients:
-        made.close()
-
-
 def sink_store(client, registry, group: str = "g") -> SinkStore:
     return SinkStore(client, WriterSchemas(registry_client(registry.url)), group)
 
@@ -394,13 +372,6 @@ def test_a_cycle_all_duplicates_inserts_nothing_and_its_ranges_are_done(registry
 
 
 # -- whole sinks, against a broker of each test's own --------------------------------------------
-class Sink(ProductSink):
-    """The product's sink, joining its groups with the tests' shorter session (FAST_GROUPS)."""
-
-    def __init__(self, *args, session_timeout_ms: int = SESSION_TIMEOUT_MS, **kwargs) -> None:
-        super().__init__(*args, session_timeout_ms=session_timeout_ms, **kwargs)
-
-
 @pytest.fixture
 def broker(tmp_path) -> Iterator[EmbeddedBroker]:
     """A broker of the test's own: its clean topics hold only this test's records."""
@@ -419,36 +390,9 @@ def produce(bootstrap: str, registry_url: str, records: list[tuple[int, bytes]])
     assert producer.flush(30) == 0
 
 
-@contextlib.contextmanager
-def running(sink: Sink) -> Iterator[Sink]:
-    stop = threading.Event()
-    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield sink
-    finally:
-        stop.set()
-        thread.join(60)
-        assert not thread.is_alive()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
-
-
 def caught_up(bootstrap: str, group: str) -> bool:
     """Whether `group` committed every non-empty partition of clean.complaint to its end."""
-    ends = {k: end for k, (_low, end) in topic_ends(bootstrap, [TOPIC]).items() if end > 0}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        found = consumer.committed([TopicPartition(t, p) for t, p in ends], 10)
-    finally:
-        consumer.close()
-    return all(ends[(tp.topic, tp.partition)] == tp.offset for tp in found)
+    return committed_at_ends(bootstrap, group, [TOPIC])
 
 
 def stored(client) -> tuple[int, int]:
@@ -472,7 +416,7 @@ def test_one_clean_record_on_two_partitions_is_stored_once(broker, registry, dat
     before = dropped_metric()
     sink = Sink(client, broker.bootstrap, registry.url, group_id=group)
     with running(sink):
-        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "every offset committed")
+        wait_until(lambda: caught_up(broker.bootstrap, group), 60, "every offset committed")
     assert stored(client) == (20, 20)
     assert sink.stats.duplicates_dropped == 1 and dropped_metric() - before == 1
     assert rollup_gaps(client) == {}
@@ -487,13 +431,13 @@ def test_a_copy_of_an_event_stored_in_an_earlier_cycle_is_dropped(broker, regist
     group = f"sink-{uuid.uuid4().hex[:8]}"
     sink = Sink(client, broker.bootstrap, registry.url, group_id=group, max_wait_ms=20)
     with running(sink):
-        wait_for(lambda: sink.stats.rows_total == 5, 60, "the first events stored")
+        wait_until(lambda: sink.stats.rows_total == 5, 60, "the first events stored")
         copies = [
             copy_of(v, raw_partition=1, raw_offset=100 + i) for i, (_, v) in enumerate(first[:3])
         ]
         later = clean_record(raw_partition=1, raw_offset=200)[1]
         produce(broker.bootstrap, registry.url, [(1, v) for v in [*copies, later]])
-        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "every offset committed")
+        wait_until(lambda: caught_up(broker.bootstrap, group), 60, "every offset committed")
     assert stored(client) == (6, 6)
     assert sink.stats.duplicates_dropped == 3
     assert sink.stats.inserts >= 2
@@ -512,22 +456,10 @@ def test_the_same_event_twice_in_one_cycle_is_stored_once(broker, registry, data
     group = f"sink-{uuid.uuid4().hex[:8]}"
     sink = Sink(client, broker.bootstrap, registry.url, group_id=group, max_wait_ms=2_000)
     with running(sink):
-        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "every offset committed")
+        wait_until(lambda: caught_up(broker.bootstrap, group), 60, "every offset committed")
     assert stored(client) == (2, 2)
     assert sink.stats.inserts == 1 and sink.stats.duplicates_dropped == 2
     assert rollup_gaps(client) == {}
-
-
-class SinkThatNeverCommits(Sink):
-    """A sink that inserts and then dies before committing: its stored batches are dropped."""
-
-    def _collect(self) -> int:
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self.writer.outbox.get_nowait()
-        if not self.writer.busy:
-            self._in_flight = 0
-        return 0
 
 
 @pytest.mark.integration
@@ -548,7 +480,7 @@ def test_a_replayed_insert_with_duplicates_fills_the_rollup_it_missed_exactly(
     client.command(f"DETACH TABLE {VIEW}")
     first = SinkThatNeverCommits(client, broker.bootstrap, registry.url, group_id=group)
     with running(first):
-        wait_for(lambda: first.stats.rows_total >= 30, 60, "every event stored")
+        wait_until(lambda: first.stats.rows_total >= 30, 60, "every event stored")
         time.sleep(0.5)  # and no more
     assert first.stats.duplicates_dropped == len(copies)
     client.command(f"ATTACH TABLE {VIEW}")
@@ -556,7 +488,7 @@ def test_a_replayed_insert_with_duplicates_fills_the_rollup_it_missed_exactly(
 
     second = Sink(client, broker.bootstrap, registry.url, group_id=group)
     with running(second):
-        wait_for(lambda: caught_up(broker.bootstrap, group), 60, "the replay to commit")
+        wait_until(lambda: caught_up(broker.bootstrap, group), 60, "the replay to commit")
     assert second.stats.replays_reinserted > 0
     assert second.stats.duplicates_dropped == len(copies)  # the same ones, left out again
     assert rollup_gaps(client) == {}
