@@ -27,7 +27,6 @@ Why the pieces are as they are:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -39,7 +38,7 @@ from aiohttp import web
 from clickhouse_connect.driver.client import Client
 
 from govpulse.dashboard import stream as push
-from govpulse.dashboard.board import Dashboard, Limits
+from govpulse.dashboard.board import Dashboard, Limits, dumps
 from govpulse.dashboard.gate import QueryGate, Shed
 from govpulse.dashboard.meta import build_meta
 from govpulse.dashboard.params import (
@@ -98,12 +97,8 @@ def options_from(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _json(body: Any, status: int = 200) -> web.Response:
-    response = web.json_response(body, status=status, dumps=_dumps)
+    response = web.json_response(body, status=status, dumps=dumps)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -25,6 +25,11 @@ from govpulse.dashboard.queries import DashboardQueries, window_of
 from govpulse.monitoring.metrics import DASHBOARD_STALE, DASHBOARD_TICK_SECONDS
 
 
+def dumps(value: Any) -> str:
+    """Compact JSON with Thai as text: every answer the dashboard sends."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 class JsonTexts:
     """JSON text of shared answers, serialised once however many screens are sent them.
 
@@ -42,7 +47,7 @@ class JsonTexts:
             return entry[1]
         if len(self._texts) >= self.limit:
             self._texts.clear()
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = dumps(value)
         self._texts[id(value)] = (value, text)
         return text
 

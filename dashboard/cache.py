@@ -36,17 +36,6 @@ class ResponseCache:
         self._waiters: dict[asyncio.Future[Any], int] = {}
         self._refreshing: dict[Any, asyncio.Future[Any]] = {}
 
-    async def get(
-        self,
-        key: Any,
-        compute: Callable[[], Awaitable[Any]],
-        ttl: float,
-        serve_stale: bool = False,
-    ) -> Any:
-        """The value only; `serve_stale` allows answers up to STALE_FACTOR × ttl old."""
-        max_stale = ttl * self.STALE_FACTOR if serve_stale else 0.0
-        return (await self.answer(key, compute, ttl, max_stale))[0]
-
     async def answer(
         self,
         key: Any,

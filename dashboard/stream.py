@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
 
 from aiohttp import web
 
-from govpulse.dashboard.board import Dashboard
+from govpulse.dashboard.board import Dashboard, dumps
 from govpulse.dashboard.gate import Shed
 from govpulse.dashboard.params import Query
 from govpulse.monitoring.metrics import DASHBOARD_SHED, DASHBOARD_SUBSCRIBERS
@@ -50,13 +49,9 @@ WRITE_TIMEOUT_SECONDS = 10.0
 RETRY_MILLISECONDS = 2000
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def event(name: str, value: Any) -> bytes:
     """One SSE message; compact JSON has no raw newline, so one `data:` line is enough."""
-    return f"event: {name}\ndata: {_dumps(value)}\n\n".encode()
+    return f"event: {name}\ndata: {dumps(value)}\n\n".encode()
 
 
 def panel_queries(query: Query) -> list[tuple[str, str, Query]]:
@@ -83,10 +78,10 @@ async def panels_message(dashboard: Dashboard, query: Query) -> bytes:
         if isinstance(answer, asyncio.CancelledError):
             raise answer
         if isinstance(answer, Shed):
-            text = _dumps({"error": str(answer), "status": 503})
+            text = dumps({"error": str(answer), "status": 503})
         elif isinstance(answer, BaseException):
             log.warning("stream panel %s failed: %s", name, answer)
-            text = _dumps({"error": "the data store did not answer", "status": 503})
+            text = dumps({"error": "the data store did not answer", "status": 503})
         else:
             text = answer.json()
             stale = stale or answer.stale

@@ -671,12 +671,12 @@ def test_day_and_week_answers_are_served_stale_while_recomputed_in_the_backgroun
 
     async def scenario() -> list[int]:
         cache = ResponseCache()
-        answers = [await cache.get("k", compute, ttl=0.05, serve_stale=True)]
-        answers.append(await cache.get("k", compute, ttl=0.05, serve_stale=True))  # shared
+        answers = [(await cache.answer("k", compute, ttl=0.05, max_stale=0.5))[0]]
+        answers.append((await cache.answer("k", compute, ttl=0.05, max_stale=0.5))[0])  # shared
         await asyncio.sleep(0.06)
-        answers.append(await cache.get("k", compute, ttl=0.05, serve_stale=True))  # stale
+        answers.append((await cache.answer("k", compute, ttl=0.05, max_stale=0.5))[0])  # stale
         await asyncio.sleep(0.01)  # the background refresh has finished
-        answers.append(await cache.get("k", compute, ttl=0.05, serve_stale=True))
+        answers.append((await cache.answer("k", compute, ttl=0.05, max_stale=0.5))[0])
         return answers
 
     assert asyncio.run(scenario()) == [1, 1, 1, 2]
@@ -695,12 +695,12 @@ def test_a_stale_answer_is_not_served_again_once_its_refresh_failed() -> None:
 
     async def scenario() -> tuple[int, int]:
         cache = ResponseCache()
-        first = await cache.get("k", compute, ttl=0.05, serve_stale=True)
+        first = (await cache.answer("k", compute, ttl=0.05, max_stale=0.5))[0]
         await asyncio.sleep(0.06)
-        stale = await cache.get("k", compute, ttl=0.05, serve_stale=True)  # refresh fails
+        stale = (await cache.answer("k", compute, ttl=0.05, max_stale=0.5))[0]  # refresh fails
         await asyncio.sleep(0.01)
         with pytest.raises(ConnectionError):
-            await cache.get("k", compute, ttl=0.05, serve_stale=True)
+            (await cache.answer("k", compute, ttl=0.05, max_stale=0.5))[0]
         return first, stale
 
     assert asyncio.run(scenario()) == (1, 1)
