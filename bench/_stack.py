@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import re
 import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,41 @@ from typing import Any
 from govpulse.embedded.broker import EmbeddedBroker
 from govpulse.embedded.process import free_port
 from govpulse.embedded.registry.service import EmbeddedRegistry
+
+REPO = Path(__file__).resolve().parent.parent
+# The peers (bench/peer_quix*.py) run in their own virtual environment: Quix Streams pins an
+# older confluent-kafka and pydantic-settings than ours, so it cannot join .venv.
+QUIXSTREAMS = "3.28.1"  # also bench.peer_quix.QUIXSTREAMS_VERSION
+PEER_VENV = REPO / ".govpulse" / "bench" / f"quixstreams-{QUIXSTREAMS}"
+
+
+def peer_python(*ours: str) -> Path:
+    """The peer venv's python, with quixstreams pinned and fastavro plus `ours` at the
+    versions installed here (the same engine and codecs on both sides of a comparison).
+
+    Created on first use and completed when a caller needs more; `.installed` lists the pins.
+    """
+    python, ready = PEER_VENV / "bin" / "python", PEER_VENV / ".installed"
+    have = ready.read_text().split() if ready.exists() else []
+    pins = dict(pin.partition("==")[::2] for pin in have)  # name → version
+    wanted = {"quixstreams": QUIXSTREAMS}
+    wanted |= {name: importlib.metadata.version(name) for name in ("fastavro", *ours)}
+    if python.exists() and wanted.items() <= pins.items():
+        return python
+    pins |= wanted
+    requirements = sorted(f"{name}=={version}" for name, version in pins.items())
+    print(f"bench: installing {' '.join(requirements)} into {PEER_VENV}", file=sys.stderr)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements],
+        capture_output=True,
+        text=True,
+    )
+    if pip.returncode:
+        sys.exit(f"bench: pip failed in {PEER_VENV}:\n{pip.stdout}{pip.stderr}")
+    ready.write_text(" ".join(requirements) + "\n")
+    return python
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ end offsets). Peak RSS is the process's VmHWM. Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ from typing import Any
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from bench._stack import embedded_stack
+from bench._stack import QUIXSTREAMS, REPO, embedded_stack, peer_python
 from bench.host import host_facts
 from bench.streams import peak_rss_mb
 from govpulse.embedded.process import free_port
@@ -42,33 +41,6 @@ from govpulse.producers.traffic import TrafficGenerator
 from govpulse.schemas import catalog
 from govpulse.streams.keys import key_id_of
 from govpulse.topics import ensure_topics, stage_counts
-
-REPO = Path(__file__).resolve().parent.parent
-QUIXSTREAMS = "3.28.1"  # also bench.peer_quix.QUIXSTREAMS_VERSION
-PEER_VENV = REPO / ".govpulse" / "bench" / f"quixstreams-{QUIXSTREAMS}"
-
-
-def peer_python() -> Path:
-    """The peer venv's python, creating the venv (quixstreams pinned, our fastavro) once."""
-    python = PEER_VENV / "bin" / "python"
-    ready = PEER_VENV / ".installed"
-    if ready.exists():
-        return python
-    print(f"compare_peer: creating {PEER_VENV} (quixstreams=={QUIXSTREAMS})", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
-    fastavro = importlib.metadata.version("fastavro")
-    pip = subprocess.run(
-        [
-            *(str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"),
-            *(f"quixstreams=={QUIXSTREAMS}", f"fastavro=={fastavro}"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if pip.returncode:
-        sys.exit(f"compare_peer: pip failed in {PEER_VENV}:\n{pip.stdout}{pip.stderr}")
-    ready.write_text(f"quixstreams=={QUIXSTREAMS} fastavro=={fastavro}\n")
-    return python
 
 
 class OutcomeSampler:

@@ -11,21 +11,26 @@ Rules every query here follows:
   is never parsed as SQL.
 - Live charts read the rollups, never the raw `events_*` tables: the 15 min and 1 h ranges
   the per-minute ones (`activity_minute` and the per-type `*_minute` tables), the 24 h and
-  7 d ranges the hourly ones (`activity_hour`, `*_hour`, sinks/ddl/0007_activity_hour.sql),
-  in whole-hour buckets. A rollup holds at most one row per minute (hour) and dimension
-  combination, so a refresh costs the same whatever the event rate; the hourly tables hold
-  up to 60× fewer rows than a day or a week of minutes, whose uniq and t-digest state merges
-  took up to a second at 10M events (see dashboard/README.md). Totals over a window's whole
-  UTC days read the daily twins (`*_day`) and only the partial days' hourly rows
-  (`whole_days`); without a province filter the day and week read national twins without
-  the province dimension (`reads_national`); both from sinks/ddl/0008_long_range_rollups.sql.
+  7 d ranges the hourly tiers (`activity_hour`, `*_hour`), in whole-hour buckets. A rollup
+  holds at most one row per minute (hour) and dimension combination, so a refresh costs the
+  same whatever the event rate. Totals over a window's whole UTC days read the daily tiers
+  (`*_day`) and only the partial days' hourly rows (`whole_days`); without a province filter
+  the day and week read national twins without the province dimension (`reads_national`).
+- The hour and day tiers are merged from the minute tier by the tier job (sinks/tiers.py;
+  tables generated from schemas/rollups.py) once an hour has closed, and again for buckets
+  late events reach. So an hourly table is read FINAL (a recomputed bucket replaces its rows)
+  and only before the job's `complete_until` (`{tier_until}`, `tier_until()`); the hours from
+  there on — the open hour, or more while the job catches up — come from the minute tier in
+  hourly buckets, in the same statement (`_source`). Days likewise: only whole days before
+  `{tier_day_until}` from the daily tier, the rest from the hourly source (`_PARTIAL_DAYS`).
 - One exception, the district drill-down of a province in the 15 min and 1 h views: the
   rollups deliberately have no district dimension (it would multiply their rows ~12×, see
   sinks/ddl/0003_activity_minute.sql), so district counts read `events_*`, constrained by the
   leading primary-key column (`province_code`, then `agency_code` when an agency is picked)
   and the time range, which reads one province's range of each table. It runs only in the
-  provincial view. The day and week read `district_hour` instead (events only, keyed by
-  province first, sinks/ddl/0008_long_range_rollups.sql).
+  provincial view. The day and week read `district_hour` (events only, keyed by province
+  first; the tier job counts it from `events_*` per closed hour) and `events_*` for the hours
+  after the tier job's.
 - Timestamps leave ClickHouse as Unix seconds (`toUnixTimestamp`): chdb may drop the zone of
   a `DateTime('UTC')` column in its output, an integer cannot be misread.
 - Every panel a screen asks with its own province (`GROUPED_PANELS`) is a builder of its
@@ -63,6 +68,7 @@ from govpulse.dashboard.params import BREAKDOWN_DIMENSIONS, Query, TimeRange, Wi
 from govpulse.monitoring.metrics import DASHBOARD_QUERIES, data_age_seconds
 from govpulse.schemas.catalog import EVENT_TYPES
 from govpulse.schemas.reference import agencies, districts, provinces, region_of
+from govpulse.schemas.rollups import PROGRESS_TABLE, TierTable, minute_table, tier_of
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +83,23 @@ _IN_WINDOW = (
     "$time >= toDateTime({start:UInt32}, 'UTC') AND $time < toDateTime({end:UInt32}, 'UTC')"
 )
 _BUCKET = "intDiv(toUnixTimestamp($time), {step:UInt32}) * {step:UInt32}"
-# The whole days of a window in the daily rollups, and the hours around them in the hourly ones.
-_DAYS = "day >= toDateTime({day_start:UInt32}, 'UTC') AND day < toDateTime({day_end:UInt32}, 'UTC')"
+# The whole days of a window in the daily rollups (those the tier job has completed), and the
+# hours around them (and of the whole days it has not) in the hourly ones.
+_DAYS = (
+    "day >= toDateTime({day_start:UInt32}, 'UTC') AND day < toDateTime({day_end:UInt32}, 'UTC') "
+    "AND day < toDateTime({tier_day_until:UInt32}, 'UTC')"
+)
 _PARTIAL_DAYS = (
     "(hour >= toDateTime({start:UInt32}, 'UTC') AND hour < toDateTime({day_start:UInt32}, 'UTC') "
-    "OR hour >= toDateTime({day_end:UInt32}, 'UTC') AND hour < toDateTime({end:UInt32}, 'UTC'))"
+    "OR hour >= toDateTime({day_end:UInt32}, 'UTC') AND hour < toDateTime({end:UInt32}, 'UTC') "
+    "OR hour >= toDateTime(greatest({day_start:UInt32}, {tier_day_until:UInt32}), 'UTC') "
+    "AND hour < toDateTime({day_end:UInt32}, 'UTC'))"
 )
+# Where the tier job is (sinks/tiers.py): hours before it are read from the hour tier, the
+# rest (the open hour, and any the job has not merged yet) from the minute tier. Read at most
+# this often: an older value only moves more hours to the minute tier, never loses one.
+TIER_PROGRESS_TTL_SECONDS = 5.0
+_TIER_UNTIL = "toDateTime({tier_until:UInt32}, 'UTC')"
 _KINDS = ("activity", "service_request", "complaint", "net_pracharat", "digital_center")
 
 
@@ -135,8 +152,8 @@ DEFAULT_NICE: int | None = None
 class Grain:
     """The rollup tables of one time grain; `time` is both the grain's name and their column.
 
-    `sketch` names the quantile states of processing_seconds and latency_ms: t-digest per
-    minute, bfloat16 per hour (merged 2-3× faster over a week; see 0007_activity_hour.sql).
+    `sketch` names the quantile states of processing_seconds and latency_ms: t-digest in
+    every tier (a coarser tier is a merge of the finer one's states: schemas/rollups.py).
     """
 
     time: str
@@ -177,7 +194,7 @@ HOUR = Grain(
     "complaint_hour",
     "net_pracharat_hour",
     "digital_center_hour",
-    "BFloat16",
+    "TDigest",
 )
 # The whole UTC days of an hourly window (sinks/ddl/0008_long_range_rollups.sql): same
 # columns and state types as HOUR, so their rows and the hourly rows of the partial days are
@@ -190,7 +207,7 @@ DAY = Grain(
     "complaint_day",
     "net_pracharat_day",
     "digital_center_day",
-    "BFloat16",
+    "TDigest",
 )
 # Rollups with national twins per hour and per day (`<kind>_national_<grain>`: no province or
 # region dimension, sinks/ddl/0008_long_range_rollups.sql), read by hourly ranges
@@ -204,6 +221,7 @@ HOURLY_FROM_SECONDS = 24 * 3600
 REQUIRED_TABLES = (
     *dict.fromkeys((*MINUTE.tables, *HOUR.tables, *DAY.tables, *NATIONAL_TABLES)),
     "district_hour",
+    PROGRESS_TABLE,
     "dead_letters_minute",
     "produced_minute",
     *(f"events_{event_type}" for event_type in EVENT_TYPES),
@@ -366,6 +384,9 @@ class DashboardQueries:
         self._service_names: dict[str, str] = {}
         self._service_names_at = -SERVICE_NAMES_TTL_SECONDS
         self._service_names_lock = threading.Lock()
+        self._tier_until = 0
+        self._tier_read_at = -TIER_PROGRESS_TTL_SECONDS
+        self._tier_lock = threading.Lock()
 
     def missing_tables(self) -> list[str]:
         """Tables the dashboard reads that the database lacks (empty: ready to serve).
@@ -435,27 +456,80 @@ class DashboardQueries:
             sketch=grain.sketch,
             key="province_code," if grouped else "",
             group="GROUP BY province_code" if grouped else "",
-            **tables,
+            district=self._source("district_hour"),
+            **{kind: self._source(table) for kind, table in tables.items()},
             **rows,
+        )
+
+    def _source(self, table: str) -> str:
+        """What a query reads for `table`: a minute rollup itself; an hour tier's rows the tier
+        job has completed (before `{tier_until}`) UNION ALL the minute tier's after them, in
+        hourly buckets (the open hour, and any the job has not merged yet); a day tier's rows,
+        whole days before `{tier_day_until}` only (`_DAYS`). Tier rows are read FINAL: a
+        recomputed bucket replaces its rows, and FINAL keeps the newest."""
+        db = self.database
+        try:
+            tier = tier_of(table)
+        except KeyError:
+            return f"{db}.{table}"
+        columns = ", ".join(tier.columns)
+        if tier.grain.name == DAY.time:
+            return f"(SELECT {columns} FROM {db}.{table} FINAL)"
+        settled = f"SELECT {columns} FROM {db}.{table} FINAL WHERE hour < {_TIER_UNTIL}"
+        return f"({settled} UNION ALL {self._open_hours(tier)})"
+
+    def _open_hours(self, tier: TierTable) -> str:
+        """The hours from `{tier_until}` on, in `tier`'s columns, from the minute tier (or,
+        for district counts, from the events tables)."""
+        db = self.database
+        if not tier.family.from_events:
+            rest = ", ".join(tier.columns[1:])
+            return (
+                f"SELECT toStartOfHour(minute) AS hour, {rest} "
+                f"FROM {db}.{minute_table(tier.family)} WHERE minute >= {_TIER_UNTIL}"
+            )
+        dims = [d for d in tier.family.dimensions if d.name != "event_type"]
+        return " UNION ALL ".join(
+            f"SELECT toStartOfHour(occurred_at) AS hour, "
+            f"{', '.join(d.expression for d in dims)}, '{event_type}' AS event_type, "
+            f"count() AS events FROM {db}.events_{event_type} "
+            f"WHERE occurred_at >= toDateTime64({{tier_until:UInt32}}, 3, 'UTC') "
+            f"GROUP BY hour, {', '.join(d.name for d in dims)}"
+            for event_type in tier.family.sources  # constant names from the catalogue
         )
 
     def _window_rows(
         self, table: str, grain: Grain, filters: str, days: tuple[int, int] | None
     ) -> str:
         """One rollup's rows of the window (and filters), as a subquery; see `_sql`."""
-        db = self.database
         if days is None:
             window = _IN_WINDOW.replace("$time", grain.time)
-            return f"(SELECT * FROM {db}.{table} WHERE {window}{filters})"
+            return f"(SELECT * FROM {self._source(table)} WHERE {window}{filters})"
         day_table = table.removesuffix(f"_{grain.time}") + f"_{DAY.time}"
         return (
-            f"(SELECT * FROM {db}.{day_table} WHERE {_DAYS}{filters} "
-            f"UNION ALL SELECT * FROM {db}.{table} WHERE {_PARTIAL_DAYS}{filters})"
+            f"(SELECT * FROM {self._source(day_table)} WHERE {_DAYS}{filters} "
+            f"UNION ALL SELECT * FROM {self._source(table)} WHERE {_PARTIAL_DAYS}{filters})"
         )
 
-    @staticmethod
-    def _params(query: Query, window: Window, **extra: Any) -> dict[str, Any]:
+    def tier_until(self) -> int:
+        """Unix seconds before which the tier job has merged every hour (0: never ran),
+        read at most every TIER_PROGRESS_TTL_SECONDS."""
+        with self._tier_lock:
+            if time.monotonic() - self._tier_read_at >= TIER_PROGRESS_TTL_SECONDS:
+                # not one of the panels' statements (`_rows`): a one-row read every few seconds
+                rows = self.client.query(
+                    "SELECT toUnixTimestamp(max(complete_until)) "
+                    f"FROM {self.database}.{PROGRESS_TABLE} FINAL"
+                ).result_rows
+                self._tier_until = int(rows[0][0]) if rows else 0
+                self._tier_read_at = time.monotonic()
+            return self._tier_until
+
+    def _params(self, query: Query, window: Window, **extra: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"start": window.start, "end": window.end, "step": window.step}
+        if grain_of(query.range) is HOUR:
+            params["tier_until"] = self.tier_until()
+            params["tier_day_until"] = params["tier_until"] // DAY.seconds * DAY.seconds
         days = whole_days(query.range, window)
         if days is not None:
             params["day_start"], params["day_end"] = days
@@ -621,7 +695,7 @@ class DashboardQueries:
     def _timeseries_sql(self, query: Query, window: Window, grouped: bool) -> Statements:
         sql = f"""
             SELECT $key {_BUCKET} AS t, {_PER_TYPE}
-            FROM $db.$activity
+            FROM $activity
             WHERE {_IN_WINDOW}$filters
             GROUP BY $key t
             """
@@ -746,7 +820,7 @@ class DashboardQueries:
             district_sql = self._sql(
                 f"""
                 SELECT $key event_type, district_code, sum(events)
-                FROM $db.district_hour
+                FROM $district
                 WHERE {_IN_WINDOW}$filters
                 GROUP BY $key event_type, district_code
                 """,
@@ -962,7 +1036,7 @@ class DashboardQueries:
         series_sql = self._sql(
             f"""
             SELECT $key {_BUCKET} AS t, sum(sessions)
-            FROM $db.$net_pracharat
+            FROM $net_pracharat
             WHERE {_IN_WINDOW}$filters
             GROUP BY $key t
             """,

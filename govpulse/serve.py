@@ -53,6 +53,7 @@ def build(
 
     async def start_sink(_: web.Application) -> None:
         thread.start()
+        configured.start_tiers()
 
     engine_dir = chdb_directory(settings.clickhouse_dsn) or ""  # "": not an embedded engine
     http_port = settings.clickhouse_http_port if engine_dir else 0

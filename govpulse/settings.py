@@ -128,6 +128,14 @@ class Settings(BaseSettings):
         description="ClickHouse connections a sink inserts on concurrently (one table each "
         "per cycle): the cycle takes as long as its slowest table, not the sum of all.",
     )
+    tier_interval_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How often the sink's tier job merges closed hours (and hours late events "
+        "reached) from the minute tier into the hour and day rollups; 0: this sink runs "
+        "none (another process does). The day and week views read the open hour from the "
+        "minute tier, so this only bounds how long late events take to reach them.",
+    )
     raw_ttl_days: int = Field(
         default=400,
         ge=1,

@@ -157,6 +157,20 @@ SINK_DATA_AGE_SECONDS = Gauge(
 SINK_PAUSED = Gauge(
     "govpulse_sink_paused", "1 while the sink pauses consumption (backpressure), else 0."
 )
+TIER_COMPLETE_UNTIL = Gauge(
+    "govpulse_tier_complete_until_seconds",
+    "Unix time before which the tier job (sinks/tiers.py) has merged every hour of the minute "
+    "tier into the hour and day tiers; normally 1-2 hours behind the clock.",
+)
+TIER_RUN_SECONDS = Histogram(
+    "govpulse_tier_run_seconds",
+    "Wall time of one tier job run (merging the hours that closed or late events reached).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+TIER_RUN_FAILURES = Counter(
+    "govpulse_tier_run_failures_total",
+    "Tier job runs that failed (ClickHouse away, …); the next run redoes their work.",
+)
 
 # -- dashboard (JSON API) ----------------------------------------------------------------
 DASHBOARD_REQUEST_SECONDS = Histogram(

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -48,9 +48,11 @@ from govpulse.kafka_config import client_config
 from govpulse.offsets import Ends, position, read_ranges, topic_ends
 from govpulse.schemas import catalog
 from govpulse.schemas.lineage import CleanLineage, header_lineage
+from govpulse.schemas.rollups import PROGRESS_TABLE, tier_tables
 from govpulse.sinks.columns import table_for
 from govpulse.sinks.dead_letters import STORE_REJECTED
 from govpulse.sinks.migrations import TTL_DAYS
+from govpulse.sinks.tiers import INSERT_SKEW_SECONDS, TierJob
 
 CLEAN, DEAD, DUP, AGED = 1, 2, 4, 8
 Ranges = dict[int, tuple[int, int]]  # raw partition → [first, end)
@@ -523,6 +525,11 @@ class RollupView:
     step: int  # the grain in seconds
     filters: tuple[tuple[str, str], ...] = ()  # constant columns the view sets ('x' AS event_type)
     ttl_seconds: int | None = None  # the rollup's own retention
+    final: bool = False  # read with FINAL: a tier table, whose recomputed buckets replace rows
+    complete_until_s: int | None = None  # a tier's buckets are compared only before this
+    # a tier's bucket holding an event inserted since this (epoch ms) is not compared: the tier
+    # job recomputes it on its next run
+    pending_since_ms: int | None = None
 
 
 @dataclass
@@ -615,8 +622,48 @@ def rollup_views(
             )
         else:
             found[event_type].views.append(view)
+    for event_type, views in tier_views(client, event_types, tables).items():
+        found[event_type].views.extend(views)
     for rollups in found.values():
         rollups.views.sort(key=lambda view: (view.step, view.table))
+    return found
+
+
+def tier_views(
+    client: Any, event_types: Sequence[str], present: Iterable[str]
+) -> dict[str, list[RollupView]]:
+    """Per event type, the tier tables the tier job fills (schemas/rollups.py), compared over
+    the buckets it has completed: whole hours before its `complete_until`, whole days before
+    that day, but for buckets holding events inserted since its last run began (it has not
+    merged them yet). None before the job's first run (or in a store without tiers)."""
+    if PROGRESS_TABLE not in present:  # a store migrated by an older govpulse
+        return {}
+    progress = TierJob(client).progress()
+    if progress is None:
+        return {}
+    complete_until, scanned_from, _ = progress
+    pending_since_ms = int((scanned_from - INSERT_SKEW_SECONDS) * 1000)
+    found: dict[str, list[RollupView]] = {t: [] for t in event_types}
+    for table in tier_tables():
+        family = table.family
+        for event_type in event_types:
+            if event_type not in family.sources:
+                continue
+            found[event_type].append(
+                RollupView(
+                    view=f"tier job → {table.name}",
+                    table=table.name,
+                    source=table_for(event_type),
+                    count_column=family.counts,
+                    time_column=table.grain.name,
+                    grain=table.grain.name,
+                    step=table.grain.seconds,
+                    filters=(("event_type", event_type),) if family.by_event_type else (),
+                    final=True,
+                    complete_until_s=complete_until,
+                    pending_since_ms=pending_since_ms,
+                )
+            )
     return found
 
 
@@ -673,23 +720,28 @@ def _rollup_side(index: int, view: RollupView, bounds: tuple[int, int]) -> tuple
         where.append(f"`{column}` = {{v{index}_{number}:String}}")
     return (
         f"SELECT toUInt16({index:d}) AS i, toUInt32(toUnixTimestamp({time_column})) AS b, "
-        f"toUInt64(sum(`{view.count_column}`)) AS r0, toUInt64(0) AS e0 FROM `{view.table}` "
-        f"WHERE {' AND '.join(where)} GROUP BY b"
+        f"toUInt64(sum(`{view.count_column}`)) AS r0, toUInt64(0) AS e0, toUInt64(0) AS p0 "
+        f"FROM `{view.table}`"
+        f"{' FINAL' if view.final else ''} WHERE {' AND '.join(where)} GROUP BY b"
     ), parameters
 
 
 def _events_side(source: str, views: Sequence[RollupView], bounds: list[tuple[int, int]]) -> str:
     """The events table's rows per bucket of every rollup, read once (per minute, then into
-    each rollup's buckets: a minute lies in one hour and one day)."""
+    each rollup's buckets: a minute lies in one hour and one day), and for tier views the rows
+    inserted since their job's last run (`p0`: such a bucket is pending, not compared)."""
     first, end = min(lo for lo, _ in bounds), max(hi for _, hi in bounds)
+    pending = [v.pending_since_ms for v in views if v.pending_since_ms is not None]
+    late = f"countIf(inserted_at >= fromUnixTimestamp64Milli({min(pending):d}))" if pending else "0"
     buckets = ", ".join(
         f"(toUInt16({i:d}), toUInt32(toUnixTimestamp(toStartOf{v.grain.title()}(m))), "
-        f"toUInt32({lo:d}), toUInt32({hi:d}))"
+        f"toUInt32({lo:d}), toUInt32({hi:d}), {int(v.pending_since_ms is not None):d})"
         for i, (v, (lo, hi)) in enumerate(zip(views, bounds, strict=True))
     )
     return (
-        "SELECT x.1 AS i, x.2 AS b, toUInt64(0) AS r0, toUInt64(sum(c)) AS e0 FROM ("
-        "SELECT toStartOfMinute(occurred_at) AS m, count() AS c "
+        "SELECT x.1 AS i, x.2 AS b, toUInt64(0) AS r0, toUInt64(sum(c)) AS e0, "
+        "toUInt64(sum(l * x.5)) AS p0 FROM ("
+        f"SELECT toStartOfMinute(occurred_at) AS m, count() AS c, {late} AS l "
         f"FROM `{source}` WHERE occurred_at >= toDateTime64({first:d}, 3, 'UTC') "
         f"AND occurred_at < toDateTime64({end:d}, 3, 'UTC') GROUP BY m"
         f") ARRAY JOIN [{buckets}] AS x WHERE x.2 >= x.3 AND x.2 < x.4 GROUP BY i, b"
@@ -715,7 +767,8 @@ def rollup_counts(
     now_s = time.time()
     until_s = None if until is None else until.timestamp()
     bounds = [
-        bucket_bounds(v.step, _kept_since(v, since, kept_since_ms, now_s), until_s) for v in views
+        bucket_bounds(v.step, _kept_since(v, since, kept_since_ms, now_s), _until(v, until_s))
+        for v in views
     ]
     sides, parameters = [], {}
     for index, (view, bound) in enumerate(zip(views, bounds, strict=True)):
@@ -726,14 +779,21 @@ def rollup_counts(
     rows = client.query(
         "SELECT i, count(), countIf(r != e), sum(r), sum(e), "
         f"arraySlice(arraySort(groupArrayIf((b, r, e), r != e)), 1, {FIRST_BUCKETS:d}) "
-        "FROM (SELECT i, b, sum(r0) AS r, sum(e0) AS e FROM ("
+        "FROM (SELECT i, b, sum(r0) AS r, sum(e0) AS e, sum(p0) AS p FROM ("
         + " UNION ALL ".join(sides)
-        + ") GROUP BY i, b) GROUP BY i",
+        + ") GROUP BY i, b) WHERE p = 0 GROUP BY i",
         parameters=parameters,
     ).result_rows
     by_index = {int(row[0]): row[1:] for row in rows}
     pairs = enumerate(zip(views, bounds, strict=True))
     return [_rollup_count(view, bound, by_index.get(i)) for i, (view, bound) in pairs]
+
+
+def _until(view: RollupView, until_s: float | None) -> float | None:
+    """The audit's `until`, or where a tier's completed buckets end if that is earlier."""
+    if view.complete_until_s is None:
+        return until_s
+    return view.complete_until_s if until_s is None else min(until_s, view.complete_until_s)
 
 
 def _rollup_count(view: RollupView, bounds: tuple[int, int], row: Sequence | None) -> RollupCount:

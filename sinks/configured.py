@@ -11,6 +11,7 @@ from govpulse.schemas.catalog import EVENT_TYPES
 from govpulse.settings import Settings
 from govpulse.sinks.faults import crash_after_from_env, with_faults
 from govpulse.sinks.sink import Sink
+from govpulse.sinks.tiers import TierJob, TierLoop
 
 
 class ConfiguredSink:
@@ -43,6 +44,20 @@ class ConfiguredSink:
             insert_clients=self.insert_clients,
         )
 
+        # the tier job on its own connection, so its merges never hold up an insert cycle
+        self.tiers: TierLoop | None = None
+        self._tier_client: Any = None
+        if settings.tier_interval_seconds > 0:
+            self._tier_client = make_client(dsn)
+            self.tiers = TierLoop(TierJob(self._tier_client), settings.tier_interval_seconds)
+
+    def start_tiers(self) -> None:
+        if self.tiers is not None:
+            self.tiers.start()
+
     def close_clients(self) -> None:
+        if self.tiers is not None:
+            self.tiers.stop()
+            self._tier_client.close()
         for client in self.insert_clients:
             client.close()

@@ -223,6 +223,7 @@ def sink(
         err=True,
     )
     last_rows, last_at = 0, time.monotonic()
+    configured.start_tiers()
     try:
         while not stop.is_set():
             worker.poll_once()

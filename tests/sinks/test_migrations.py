@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from govpulse.dashboard.queries import NATIONAL_KINDS
 from govpulse.schemas.catalog import (
     EVENT_TYPES,
     PSEUDONYM_SUFFIX,
@@ -27,6 +26,7 @@ from govpulse.schemas.catalog import (
     pii_fields,
     raw_schema,
 )
+from govpulse.schemas.rollups import tier_tables
 from govpulse.sinks.columns import (
     DEAD_LETTER_COLUMNS,
     clickhouse_type,
@@ -35,35 +35,29 @@ from govpulse.sinks.columns import (
     to_columns,
 )
 from govpulse.sinks.migrations import DdlOptions, MigrationError, load_migrations, migrate, render
+from govpulse.sinks.rollup_ddl import DIRTY_INDEX, replaced_views
 from tests.support.examples import example
 
 pytestmark = pytest.mark.integration
 
-ROLLUPS = (
+MINUTE_ROLLUPS = (
     "activity_minute",
     "service_request_minute",
     "complaint_minute",
     "net_pracharat_minute",
     "digital_center_minute",
     "dead_letters_minute",
-    # 0007_activity_hour: hourly twins of the dashboard's rollups
-    "activity_hour",
-    "service_request_hour",
-    "complaint_hour",
-    "net_pracharat_hour",
-    "digital_center_hour",
-    # 0008_long_range_rollups: daily twins, for the whole days of the week view, national
-    # twins (no province) per hour and per day, district counts per hour
-    "activity_day",
-    "service_request_day",
-    "complaint_day",
-    "net_pracharat_day",
-    "digital_center_day",
-    *(f"{k}_national_{g}" for g in ("hour", "day") for k in NATIONAL_KINDS),
-    "district_hour",
     # 0010_produced_minute: the newest produced_at stored per minute, for the data age
     "produced_minute",
 )
+# 0011_tiers_from_minute: the hour and day tiers (province and national, and district_hour),
+# filled by the tier job from the minute tier. 0007/0008 had created tables of the same names,
+# each filled by materialized views on every insert; 0011 drops those views and tables and
+# creates the tables again, as ReplacingMergeTree(version).
+TIERS = tuple(t.name for t in tier_tables())
+REPLACED_VIEWS = tuple(replaced_views())
+ROLLUPS = (*MINUTE_ROLLUPS, *TIERS)
+# The views left after every migration: the minute rollups' and produced_minute's.
 VIEWS = (
     *(f"mv_activity_minute_{t}" for t in EVENT_TYPES),
     "mv_service_request_minute",
@@ -71,24 +65,6 @@ VIEWS = (
     "mv_net_pracharat_minute",
     "mv_digital_center_minute",
     "mv_dead_letters_minute",
-    *(f"mv_activity_hour_{t}" for t in EVENT_TYPES),
-    "mv_service_request_hour",
-    "mv_complaint_hour",
-    "mv_net_pracharat_hour",
-    "mv_digital_center_hour",
-    *(f"mv_activity_day_{t}" for t in EVENT_TYPES),
-    "mv_service_request_day",
-    "mv_complaint_day",
-    "mv_net_pracharat_day",
-    "mv_digital_center_day",
-    *(f"mv_activity_national_{g}_{t}" for g in ("hour", "day") for t in EVENT_TYPES),
-    *(
-        f"mv_{k}_national_{g}"
-        for g in ("hour", "day")
-        for k in NATIONAL_KINDS
-        if k != "activity"  # one view per event type, above
-    ),
-    *(f"mv_district_hour_{t}" for t in EVENT_TYPES),
     *(f"mv_produced_minute_{t}" for t in EVENT_TYPES),
 )
 STORAGE = (*(table_for(t) for t in EVENT_TYPES), "dead_letters", *ROLLUPS)
@@ -97,10 +73,16 @@ STORAGE = (*(table_for(t) for t in EVENT_TYPES), "dead_letters", *ROLLUPS)
 STAGING = tuple(f"{table_for(t)}_avro" for t in EVENT_TYPES)
 STAGING_VIEWS = tuple(f"mv_{table_for(t)}_avro" for t in EVENT_TYPES)
 SINK_TABLES = (*STAGING, "sink_batches")
+# 0011: where the tier job is; one table for the whole cluster, like schema_migrations.
+TIER_PROGRESS = "tier_progress"
 # 0009: the token column, and a longer deduplication window on every table that has one
+# (produced_minute comes after, in 0010; the tier tables 0009 altered are 0007/0008's);
+# 0011: a skip index on activity_minute's last_inserted_at, added then materialized.
 ALTERS = (
     "ALTER TABLE gp.sink_batches",
-    *(f"ALTER TABLE gp.{t}" for t in STORAGE if t != "produced_minute"),  # 0010 comes after
+    *(f"ALTER TABLE gp.{t}" for t in STORAGE if t != "produced_minute"),
+    "ALTER TABLE gp.activity_minute",
+    "ALTER TABLE gp.activity_minute",
 )
 _TODAY = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -174,19 +156,31 @@ def test_migrate_creates_every_table_view_and_bookkeeping_row(clickhouse, db):
         "SELECT name, engine FROM system.tables WHERE database = {d:String}", parameters={"d": db}
     ).result_rows
     engines = dict(rows)
-    assert set(engines) == {*STORAGE, *VIEWS, *SINK_TABLES, *STAGING_VIEWS, "schema_migrations"}
+    assert set(engines) == {
+        *STORAGE, *VIEWS, *SINK_TABLES, *STAGING_VIEWS, TIER_PROGRESS, "schema_migrations"
+    }  # fmt: skip
+    assert not set(engines) & set(REPLACED_VIEWS)  # the tiers have no view left
     assert {engines[v] for v in (*VIEWS, *STAGING_VIEWS)} == {"MaterializedView"}
     assert {engines[s] for s in STAGING} == {"Null"}
-    assert {engines[r] for r in ROLLUPS} == {"AggregatingMergeTree"}
+    assert {engines[r] for r in MINUTE_ROLLUPS} == {"AggregatingMergeTree"}
+    # a bucket the tier job recomputes replaces its rows (the newest version wins)
+    assert {engines[t] for t in (*TIERS, TIER_PROGRESS)} == {"ReplacingMergeTree"}
     recorded = clickhouse.query(
         f"SELECT version, name, checksum FROM {db}.schema_migrations ORDER BY version"
     ).result_rows
     assert recorded == [(m.version, m.name, m.checksum) for m in load_migrations()]
+    # migrate ran the tier job once (the backfill of the tiers), which recorded where it is
+    progress = clickhouse.query(f"SELECT job FROM {db}.{TIER_PROGRESS} FINAL").result_rows
+    assert progress == [("tiers",)]
 
 
 def test_a_second_run_applies_nothing_and_records_nothing(clickhouse, db):
+    progress = f"SELECT count(), max(version) FROM {db}.{TIER_PROGRESS}"
+    before = clickhouse.query(progress).result_rows
     assert migrate(clickhouse, database=db) == []
     assert one(clickhouse, f"SELECT count() FROM {db}.schema_migrations") == len(load_migrations())
+    # the tier job has run here: migrate does not backfill the tiers again
+    assert clickhouse.query(progress).result_rows == before
 
 
 def _copy_of_ddl(tmp_path: Path, *names: str) -> Path:
@@ -549,43 +543,77 @@ def _all_statements(options: DdlOptions) -> list[str]:
     return [s for m in load_migrations() for s in m.statements(options)]
 
 
+def _names(statements: list[str], verb: str) -> list[str]:
+    """The objects of gp the statements starting with `verb` name, in order."""
+    pattern = re.compile(rf"{verb} (?:IF (?:NOT )?EXISTS )?gp\.(\w+)")
+    return [m[1] for s in statements if (m := pattern.match(s))]
+
+
 def test_single_node_ddl_has_no_cluster_parts_and_no_leftover_placeholders():
     statements = _all_statements(DdlOptions(database="gp"))
     text = "\n".join(statements)
     assert "${" not in text
     assert not re.search(r"ON CLUSTER|Replicated|Distributed|_local\b", text)
-    assert len(statements) == (
-        len(STORAGE) + len(VIEWS) + len(SINK_TABLES) + len(STAGING_VIEWS) + len(ALTERS)
-    )
+    tables = _names(statements, "CREATE TABLE")
+    # every tier table twice: by 0007/0008, then by 0011 after dropping that one
+    assert sorted(tables) == sorted([*STORAGE, *TIERS, *SINK_TABLES, TIER_PROGRESS])
+    views = _names(statements, "CREATE MATERIALIZED VIEW")
+    assert sorted(views) == sorted([*VIEWS, *STAGING_VIEWS, *REPLACED_VIEWS])
+    assert _names(statements, "DROP VIEW") == list(REPLACED_VIEWS)
+    # one per tier table, one per event type for activity's and district_hour's
+    assert len(REPLACED_VIEWS) == 39
+    assert _names(statements, "DROP TABLE") == list(TIERS)
     alters = [re.match(r"ALTER TABLE \S+", s)[0] for s in statements if s.startswith("ALTER")]
     assert sorted(alters) == sorted(ALTERS)
+    drops = len(REPLACED_VIEWS) + len(TIERS)
+    assert len(statements) == len(tables) + len(views) + drops + len(ALTERS)  # nothing else
 
 
 def test_replicated_cluster_ddl_uses_local_replicated_tables_behind_distributed_ones():
     statements = _all_statements(DdlOptions(database="gp", replicated=True, cluster="govpulse"))
     assert all("ON CLUSTER govpulse" in s for s in statements)
-    creates = {
+    creates = {  # the last CREATE of each name: a tier table's is 0011's
         m[1]: s for s in statements if (m := re.match(r"CREATE TABLE IF NOT EXISTS gp\.(\w+)", s))
     }
-    assert set(creates) == {*STORAGE, *(f"{t}_local" for t in STORAGE), *SINK_TABLES}
+    assert set(creates) == {
+        *STORAGE, *(f"{t}_local" for t in STORAGE), *SINK_TABLES, TIER_PROGRESS
+    }  # fmt: skip
     for table in STORAGE:
         local, distributed = creates[f"{table}_local"], creates[table]
-        engine = "ReplicatedAggregatingMergeTree" if table in ROLLUPS else "ReplicatedMergeTree"
+        if table in TIERS:
+            engine, version = "ReplicatedReplacingMergeTree", ", version"
+        elif table in MINUTE_ROLLUPS:
+            engine, version = "ReplicatedAggregatingMergeTree", ""
+        else:
+            engine, version = "ReplicatedMergeTree", ""
         assert (
             f"ENGINE = {engine}('/clickhouse/tables/{{shard}}/{{database}}/{{table}}', "
-            "'{replica}')" in local
-        )
+            f"'{{replica}}'{version})" in local
+        ), table
         assert f"ENGINE = Distributed(govpulse, gp, {table}_local" in distributed
     assert "cityHash64(event_id)" in creates["events_complaint"]
+    # the tier job's progress is one for the cluster: no shard in its path, no Distributed twin
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}', "
+        "version)" in creates[TIER_PROGRESS]
+    )
+    # 0011 drops the tiers' Distributed tables and their _local tables before creating them
+    assert _names(statements, "DROP TABLE") == [name for t in TIERS for name in (t, f"{t}_local")]
     views = [
         s
         for s in statements
         if s.startswith("CREATE MATERIALIZED VIEW") and not re.search(r"\bmv_events_\w+_avro\b", s)
     ]
-    assert len(views) == len(VIEWS)
+    assert len(views) == len(VIEWS) + len(REPLACED_VIEWS)
     assert all(
         re.search(r"TO gp\.\w+_local\b", v) and re.search(r"FROM gp\.\w+_local\b", v) for v in views
     )
+    # the skip index the tier job scans late events with goes on every shard's minute tier
+    alters = [s for s in statements if s.startswith("ALTER TABLE gp.activity_minute_local ")]
+    assert [a.splitlines()[-1] for a in alters[-2:]] == [
+        f"ADD INDEX IF NOT EXISTS {DIRTY_INDEX} last_inserted_at TYPE minmax GRANULARITY 1",
+        f"MATERIALIZE INDEX {DIRTY_INDEX}",
+    ]
 
 
 def test_a_cluster_without_replication_is_refused():

@@ -24,8 +24,9 @@ def rollup_gaps(client: Any) -> dict[str, tuple[int, int]]:
 
 
 def rollup_differences(client: Any) -> dict[str, list[str]]:
-    """Per type, the audit's problems with every rollup filled from its events table (all of
-    them, all their buckets), where there are any."""
+    """Per type, the audit's problems with every rollup of its events table, where there are
+    any: the minute rollups over all their buckets, the tiers the tier job fills over those it
+    has completed (and merged every row of: see `sinks.audit.tier_views`)."""
     found = rollup_views(client)
     problems = {
         event_type: [

@@ -4,7 +4,8 @@ For the dashboard's API and browser tests, and for trying the page without the p
 records come from the traffic simulator (`govpulse.producers.traffic.TrafficGenerator`, no defects)
 and are turned into what the stream processor would emit (pseudonyms instead of personal
 fields, names from reference data, lineage), then inserted the way the sink inserts
-(`govpulse.sinks.columns.to_columns`). The materialized views fill the rollups as in production.
+(`govpulse.sinks.columns.to_columns`). The materialized views fill the minute rollups as in
+production, and the tier job (`settle_tiers`) the hour and day ones.
 
 Not a second implementation of the cleaning rules: the pseudonyms here are plain hashes of
 fake IDs, good for counting distinct citizens, never for real data.
@@ -24,6 +25,7 @@ from govpulse.producers.traffic import TrafficGenerator
 from govpulse.schemas import catalog
 from govpulse.schemas.reference import agencies, districts, ministry_of, provinces, region_of
 from govpulse.sinks.columns import DEAD_LETTER_COLUMNS, columns_for, table_for, to_columns
+from govpulse.sinks.tiers import TierJob
 
 DEAD_LETTER_REASONS = ("invalid_national_id", "unknown_province", "future_timestamp")
 
@@ -122,8 +124,17 @@ class SyntheticTraffic:
         return rows
 
 
-def insert_events(client: Client, database: str, by_type: dict[str, list[dict]]) -> int:
-    """Insert clean records like the sink does; returns how many."""
+def insert_events(
+    client: Client,
+    database: str,
+    by_type: dict[str, list[dict]],
+    *,
+    token: str | None = None,
+    settle: bool = True,
+) -> int:
+    """Insert clean records like the sink does (one insert per type; `token`: the sink's
+    deduplication token of the batch, per type), then (`settle`) run the tier job once, as
+    the sink's tier loop would within seconds; returns how many."""
     total = 0
     for event_type, records in by_type.items():
         if not records:
@@ -133,9 +144,18 @@ def insert_events(client: Client, database: str, by_type: dict[str, list[dict]])
             to_columns(event_type, records),
             column_names=columns_for(event_type),
             column_oriented=True,
+            settings={"insert_deduplication_token": f"{token}:{event_type}"} if token else None,
         )
         total += len(records)
+    if total and settle:
+        settle_tiers(client, database)
     return total
+
+
+def settle_tiers(client: Client, database: str) -> None:
+    """Run the tier job once, as the sink's would within seconds: the hours the inserts just
+    reached (late ones included) merged into the hour and day tiers."""
+    TierJob(client, database).run_once()
 
 
 def insert_dead_letters(client: Client, database: str, rows: Iterable[list[Any]]) -> int:
