@@ -121,6 +121,13 @@ def add_what_if_options(parser: argparse.ArgumentParser) -> None:
         metavar="[REGEX:]SETTING",
         help="ALTER TABLE … MODIFY SETTING on matching MergeTree tables (all without REGEX)",
     )
+    parser.add_argument(
+        "--insert-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a query setting added to every clean insert of the sink (e.g. max_threads=1)",
+    )
 
 
 def apply_what_if(client: Any, args: argparse.Namespace) -> list[str]:
@@ -135,6 +142,12 @@ def apply_what_if(client: Any, args: argparse.Namespace) -> list[str]:
             if engine == "MaterializedView" and pattern.search(name):
                 client.command(f"DROP VIEW {name}")
                 changed.append(f"dropped {name}")
+    for setting in args.insert_setting:
+        name, _, value = setting.partition("=")
+        from govpulse.sinks import store
+
+        store._INSERT_SETTINGS[name.strip()] = value.strip()
+        changed.append(f"insert setting {name.strip()}={value.strip()}")
     for tables, setting in args.table_setting:
         pattern = re.compile(tables)
         for name, engine in rows:

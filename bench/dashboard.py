@@ -1,19 +1,19 @@
 """Benchmark: latency of every dashboard API endpoint over 10 million stored events.
 
-Loads events straight into ClickHouse (the fast path, no Kafka): a few thousand realistic
-clean records per type come from the traffic simulator (`tests.support.synthetic`), then
-`INSERT … SELECT … FROM numbers(N)` replicates them with fresh event ids and timestamps spread
-over the chosen span, in chunks like the sink's batches, so the materialized views fill the
-minute rollups as they do in production; then one tier job run merges them into the hour and
-day tiers (`merge_tiers`, its time and the tiers' lag printed). Then the app is served on a loopback port (response cache
-off: every request runs its queries) and each endpoint is requested sequentially over one
-keep-alive connection, for each time range: 15 min and 1 h read the per-minute rollups, 24 h
-and 7 d the hourly ones (`dashboard.queries.grain_of`), the 7 d range its whole days from the
-daily ones, and both without a province filter the national twins where there are some
-(`govpulse.dashboard.queries.whole_days`, `reads_national`). Timed twice: as loaded (once the
-background merges of the load have settled, see `settle`), then after `OPTIMIZE … FINAL` of
-the rollups (see `merge_rollups`). Prints one JSON object, with the slowest endpoint per
-range in `by_range` of each pass; target p95 ≤ 50 ms.
+Loads events straight into ClickHouse (the fast path, no Kafka): a few thousand realistic clean
+records per type come from the traffic simulator (`tests.support.synthetic`), then `INSERT …
+SELECT … FROM numbers(N)` replicates them with fresh event ids and timestamps spread over the
+chosen span, in chunks like the sink's batches, so the materialized views fill the minute
+rollups as they do in production; then one tier job run merges them into the hour and day tiers
+(`merge_tiers`, its time and the tiers' lag printed). Then the app is served on a loopback port
+(response cache off: every request runs its queries) and each endpoint is requested
+sequentially over one keep-alive connection, for each time range: 15 min and 1 h read the per-
+minute rollups, 24 h and 7 d the hourly ones (`dashboard.queries.grain_of`), the 7 d range its
+whole days from the daily ones, and both without a province filter the national twins where
+there are some (`govpulse.dashboard.queries.whole_days`, `reads_national`). Timed twice: as
+loaded (once the background merges of the load have settled, see `settle`), then after
+`OPTIMIZE … FINAL` of the rollups (see `merge_rollups`). Prints one JSON object, with the
+slowest endpoint per range in `by_range` of each pass; target p95 ≤ 50 ms.
 
     python -m bench.dashboard                       # 10M events over 7 days, temp chdb dir
     python -m bench.dashboard --events 1000000 --requests 20
