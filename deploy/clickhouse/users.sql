@@ -28,8 +28,10 @@ CREATE SETTINGS PROFILE IF NOT EXISTS grafana_profile SETTINGS
 
 CREATE USER IF NOT EXISTS govpulse_writer IDENTIFIED WITH sha256_hash BY '{{writer_sha256}}';
 ALTER USER govpulse_writer IDENTIFIED WITH sha256_hash BY '{{writer_sha256}}';
-GRANT SELECT, INSERT, CREATE DATABASE, CREATE TABLE, CREATE VIEW, ALTER TABLE, ALTER VIEW
-    ON govpulse.* TO govpulse_writer;
+-- DROP: a migration may replace tables and views (0011 replaces the insert-fed hour and day
+-- rollups with the tier job's tables)
+GRANT SELECT, INSERT, CREATE DATABASE, CREATE TABLE, CREATE VIEW, ALTER TABLE, ALTER VIEW,
+    DROP TABLE, DROP VIEW ON govpulse.* TO govpulse_writer;
 GRANT CLUSTER ON *.* TO govpulse_writer;
 
 CREATE USER IF NOT EXISTS dashboard IDENTIFIED WITH sha256_hash BY '{{dashboard_sha256}}'
