@@ -196,8 +196,8 @@ HOUR = Grain(
     "digital_center_hour",
     "TDigest",
 )
-# The whole UTC days of an hourly window (sinks/ddl/0008_long_range_rollups.sql): same
-# columns and state types as HOUR, so their rows and the hourly rows of the partial days are
+# The whole UTC days of an hourly window (the tier job's, sinks/ddl/0011_tiers_from_minute.sql):
+# same columns and state types as HOUR, so their rows and the hourly rows of the partial days are
 # merged in one UNION ALL. Never a chart bucket: only totals and groupings read it.
 DAY = Grain(
     "day",
@@ -210,7 +210,7 @@ DAY = Grain(
     "TDigest",
 )
 # Rollups with national twins per hour and per day (`<kind>_national_<grain>`: no province or
-# region dimension, sinks/ddl/0008_long_range_rollups.sql), read by hourly ranges
+# region dimension, sinks/ddl/0011_tiers_from_minute.sql), read by hourly ranges
 # without a province filter.
 NATIONAL_KINDS = ("activity", "service_request", "complaint", "net_pracharat")
 NATIONAL_TABLES = tuple(

@@ -81,6 +81,8 @@ def build(
 
     async def stop_sink(_: web.Application) -> None:
         stop.set()
+        if configured.tiers is not None:  # before the store may be handed to another process
+            await asyncio.get_running_loop().run_in_executor(None, configured.tiers.stop)
         await asyncio.get_running_loop().run_in_executor(None, thread.join, SINK_STOP_TIMEOUT_S)
 
     app = build_app(dashboard_client, **options_from(settings))

@@ -58,6 +58,7 @@ class ConfiguredSink:
     def close_clients(self) -> None:
         if self.tiers is not None:
             self.tiers.stop()
-            self._tier_client.close()
+            if not self.tiers.running:  # never close an engine under a run still going
+                self._tier_client.close()
         for client in self.insert_clients:
             client.close()
