@@ -68,7 +68,13 @@ from govpulse.dashboard.params import BREAKDOWN_DIMENSIONS, Query, TimeRange, Wi
 from govpulse.monitoring.metrics import DASHBOARD_QUERIES, data_age_seconds
 from govpulse.schemas.catalog import EVENT_TYPES
 from govpulse.schemas.reference import agencies, districts, provinces, region_of
-from govpulse.schemas.rollups import PROGRESS_TABLE, TierTable, minute_table, tier_of
+from govpulse.schemas.rollups import (
+    PROGRESS_TABLE,
+    TierTable,
+    district_counts,
+    minute_table,
+    tier_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -488,13 +494,9 @@ class DashboardQueries:
                 f"SELECT toStartOfHour(minute) AS hour, {rest} "
                 f"FROM {db}.{minute_table(tier.family)} WHERE minute >= {_TIER_UNTIL}"
             )
-        dims = [d for d in tier.family.dimensions if d.name != "event_type"]
+        where = "occurred_at >= toDateTime64({tier_until:UInt32}, 3, 'UTC')"
         return " UNION ALL ".join(
-            f"SELECT toStartOfHour(occurred_at) AS hour, "
-            f"{', '.join(d.expression for d in dims)}, '{event_type}' AS event_type, "
-            f"count() AS events FROM {db}.events_{event_type} "
-            f"WHERE occurred_at >= toDateTime64({{tier_until:UInt32}}, 3, 'UTC') "
-            f"GROUP BY hour, {', '.join(d.name for d in dims)}"
+            district_counts(db, event_type, where)
             for event_type in tier.family.sources  # constant names from the catalogue
         )
 

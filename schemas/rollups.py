@@ -99,9 +99,6 @@ class Family:
     from_events: bool = False
     province_first: bool = False  # sort by province before time (a province's rows together)
 
-    def metric(self, name: str) -> Metric:
-        return next(m for m in self.metrics if m.name == name)
-
     def tier_metrics(self) -> tuple[Metric, ...]:
         return tuple(m for m in self.metrics if not m.minute_only)
 
@@ -121,13 +118,11 @@ class Grain:
     name: str
     function: str
     seconds: int
-    finer: str = ""  # the grain it is merged from ("" = filled from the events tables)
 
 
 MINUTE = Grain("minute", "toStartOfMinute", 60)
-HOUR = Grain("hour", "toStartOfHour", 3_600, finer="minute")
-DAY = Grain("day", "toStartOfDay", 86_400, finer="hour")
-GRAINS = {g.name: g for g in (MINUTE, HOUR, DAY)}
+HOUR = Grain("hour", "toStartOfHour", 3_600)
+DAY = Grain("day", "toStartOfDay", 86_400)
 TIER_GRAINS = (HOUR, DAY)  # the grains the tier job fills
 # Each scope's dropped dimensions. region_code is a function of province_code: without the
 # province it would only split the national rows by region.
@@ -377,3 +372,16 @@ def tier_of(name: str) -> TierTable:
         if table.name == name:
             return table
     raise KeyError(name)
+
+
+def district_counts(database: str, event_type: str, where: str, extra: str = "") -> str:
+    """The SELECT of one event type's events per hour and district, in `district_hour`'s
+    columns (then `extra`, e.g. the tier job's version), over the rows meeting `where`: what
+    the tier job writes for a closed hour and the dashboard reads for the open one."""
+    dims = [d for d in DISTRICT.dimensions if d.name != "event_type"]
+    return (
+        f"SELECT toStartOfHour(occurred_at) AS hour, {', '.join(d.expression for d in dims)}, "
+        f"'{event_type}' AS event_type, count() AS events{extra} "
+        f"FROM {database}.events_{event_type} WHERE {where} "
+        f"GROUP BY hour, {', '.join(d.name for d in dims)}"
+    )

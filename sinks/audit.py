@@ -525,11 +525,15 @@ class RollupView:
     step: int  # the grain in seconds
     filters: tuple[tuple[str, str], ...] = ()  # constant columns the view sets ('x' AS event_type)
     ttl_seconds: int | None = None  # the rollup's own retention
-    final: bool = False  # read with FINAL: a tier table, whose recomputed buckets replace rows
     complete_until_s: int | None = None  # a tier's buckets are compared only before this
     # a tier's bucket holding an event inserted since this (epoch ms) is not compared: the tier
     # job recomputes it on its next run
     pending_since_ms: int | None = None
+
+    @property
+    def final(self) -> bool:
+        """Read with FINAL: a tier table (the tier job's), whose recomputed buckets replace rows."""
+        return self.complete_until_s is not None
 
 
 @dataclass
@@ -659,7 +663,6 @@ def tier_views(
                     grain=table.grain.name,
                     step=table.grain.seconds,
                     filters=(("event_type", event_type),) if family.by_event_type else (),
-                    final=True,
                     complete_until_s=complete_until,
                     pending_since_ms=pending_since_ms,
                 )

@@ -84,8 +84,11 @@ class DdlOptions:
     def substitutions(self) -> dict[str, str]:
         """Template variable → SQL text."""
 
-        def engine(name: str, path: str = _REPLICA_PATH) -> str:
-            return f"Replicated{name}({path})" if self.replicated else name
+        def engine(name: str, path: str = _REPLICA_PATH, args: str = "") -> str:
+            """`name(args)`, or its Replicated twin with the replica path before `args`."""
+            if self.replicated:
+                return f"Replicated{name}({', '.join(a for a in (path, args) if a)})"
+            return f"{name}({args})" if args else name
 
         return {
             "db": self.database,
@@ -96,14 +99,10 @@ class DdlOptions:
             "AggregatingMergeTree": engine("AggregatingMergeTree"),
             "GlobalMergeTree": engine("MergeTree", _GLOBAL_REPLICA_PATH),
             # the tier tables and the tier job's progress: the newest `version` of a key wins
-            "VersionedMergeTree": engine("ReplacingMergeTree", f"{_REPLICA_PATH}, version")
-            if self.replicated
-            else "ReplacingMergeTree(version)",
+            "VersionedMergeTree": engine("ReplacingMergeTree", args="version"),
             "GlobalVersionedMergeTree": engine(
-                "ReplacingMergeTree", f"{_GLOBAL_REPLICA_PATH}, version"
-            )
-            if self.replicated
-            else "ReplacingMergeTree(version)",
+                "ReplacingMergeTree", _GLOBAL_REPLICA_PATH, args="version"
+            ),
             "raw_ttl_days": str(self.raw_ttl_days),
             "dead_letter_ttl_days": str(self.dead_letter_ttl_days),
         }

@@ -21,11 +21,12 @@ import sys
 from pathlib import Path
 
 from govpulse.schemas.rollups import (
-    FAMILIES,
+    ACTIVITY,
     HOUR,
     MINUTE,
     PROGRESS_TABLE,
     TierTable,
+    district_counts,
     minute_table,
     tier_tables,
 )
@@ -54,9 +55,8 @@ def _order_by(table: TierTable) -> str:
 
 
 def _column_lines(table: TierTable) -> list[str]:
-    dims = {d.name: d for d in table.family.dimensions_of(table.scope)}
     lines = [f"{table.grain.name} DateTime('UTC')"]
-    lines += [f"{name} {dims[name].type}" for name in table.dimensions]
+    lines += [f"{d.name} {d.type}" for d in table.family.dimensions_of(table.scope)]
     lines += [f"{m.name} {m.column_type}" for m in table.metrics]
     lines.append("version UInt64")
     return lines
@@ -125,9 +125,9 @@ def tiers_migration() -> str:
         "ENGINE = ${GlobalVersionedMergeTree}\n"
         "ORDER BY job;\n"
         "\n-- The minute tier's newest insert time per granule, for the job's late-event scan.\n"
-        f"ALTER TABLE ${{db}}.{minute_table(FAMILIES[0])}${{local}} ${{on_cluster}}\n"
+        f"ALTER TABLE ${{db}}.{minute_table(ACTIVITY)}${{local}} ${{on_cluster}}\n"
         f"ADD INDEX IF NOT EXISTS {DIRTY_INDEX} last_inserted_at TYPE minmax GRANULARITY 1;\n"
-        f"ALTER TABLE ${{db}}.{minute_table(FAMILIES[0])}${{local}} ${{on_cluster}}\n"
+        f"ALTER TABLE ${{db}}.{minute_table(ACTIVITY)}${{local}} ${{on_cluster}}\n"
         f"MATERIALIZE INDEX {DIRTY_INDEX};\n"
     )
     return "".join(parts)
@@ -164,21 +164,14 @@ def merge_statement(table: TierTable, database: str) -> str:
 
 def district_statement(table: TierTable, event_type: str, database: str) -> str:
     """Recompute district counts of the hours `{buckets}` of one event type from its events."""
-    family = table.family
-    assert family.from_events and table.grain is HOUR
-    dims = [d for d in family.dimensions if d.name != "event_type"]
-    selected = ", ".join(d.expression for d in dims)
-    group = ", ".join(d.name for d in dims)
-    columns = ", ".join([*table.columns, "version"])
-    bucket = "toStartOfHour(occurred_at)"
+    assert table.family.from_events and table.grain is HOUR
+    where = (
+        "occurred_at >= {first:DateTime} AND occurred_at < {end:DateTime} "
+        "AND toStartOfHour(occurred_at) IN {buckets:Array(DateTime)}"
+    )
     return (
-        f"INSERT INTO {database}.{table.name} ({columns}) "
-        f"SELECT {bucket} AS hour, {selected}, '{event_type}' AS event_type, "
-        "count() AS events, {version:UInt64} AS version "
-        f"FROM {database}.events_{event_type} "
-        "WHERE occurred_at >= {first:DateTime} AND occurred_at < {end:DateTime} "
-        f"AND {bucket} IN {{buckets:Array(DateTime)}} "
-        f"GROUP BY hour, {group}"
+        f"INSERT INTO {database}.{table.name} ({', '.join([*table.columns, 'version'])}) "
+        + district_counts(database, event_type, where, ", {version:UInt64} AS version")
     )
 
 

@@ -12,7 +12,7 @@ hour.
 One run:
 
 1. `complete_until` (C) and `scanned_from` (S) from `tier_progress`; the hours to merge are
-   the closed hours since C that hold data (an hour closes `margin` after its end, so its
+   the closed hours since C that hold data (an hour closes MARGIN_SECONDS after its end, so its
    stragglers land first) and the hours before C that rows were inserted into since
    S − INSERT_SKEW_SECONDS (an insert in flight while the last run read is seen by this one):
    late events (an agency's backlog, a digital centre syncing), found through a skip index
@@ -91,17 +91,14 @@ class TierJob:
         client: Any,
         database: str | None = None,
         *,
-        margin_seconds: int = MARGIN_SECONDS,
         clock: Callable[[], float] | None = None,
         crash_at: str | None = None,
         die: Callable[[], None] | None = None,
-        event_types: Sequence[str] | None = None,
     ) -> None:
         """`crash_at` (default: GOVPULSE_TIER_CRASH_AT) names a step of `STEPS` after which the
         run dies: `die()` (default: the process exits 137, as kill -9)."""
         self.client = client
         self.db = database or client.database or "default"
-        self.margin = margin_seconds
         self.clock = clock
         self.crash_at = crash_at if crash_at is not None else os.environ.get(CRASH_AT_ENV, "")
         self.die = die or (lambda: os._exit(137))
@@ -111,8 +108,6 @@ class TierJob:
         self.province_hours = [t for t in tables if t.grain is HOUR and t.scope == "province"]
         self.national_hours = [t for t in tables if t.grain is HOUR and t.scope != "province"]
         self.days = [t for t in tables if t.grain is DAY]
-        district = next(t for t in self.province_hours if t.family.from_events)
-        self.event_types = list(event_types or district.family.sources)
 
     # -- state ---------------------------------------------------------------------------
     def progress(self) -> tuple[int, float, int] | None:
@@ -151,7 +146,7 @@ class TierJob:
         started = time.monotonic()
         now = self._now()
         previous = self.progress()
-        until = _floor(now - self.margin, HOUR.seconds)
+        until = _floor(now - MARGIN_SECONDS, HOUR.seconds)
         version = int(now * 1000)
         if previous is None:
             closed = self._hours("minute < toDateTime({until:UInt32})", {"until": until})
@@ -203,7 +198,7 @@ class TierJob:
         self._recompute(minute_tiers, hours, HOUR.seconds, version, run)
         for table in self.province_hours:
             if table.family.from_events:
-                for event_type in self.event_types:
+                for event_type in table.family.sources:
                     sql = district_statement(table, event_type, self.db)
                     self._command(sql, hours, HOUR.seconds, version, run)
 
